@@ -1,0 +1,3 @@
+"""grokrepro: declarative specifications and audited reproductions of grokking claims."""
+
+__version__ = "0.1.0"

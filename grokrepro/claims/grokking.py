@@ -1,0 +1,111 @@
+"""Power et al. 2022: delayed generalisation (G1) and its dependence on the training fraction (G2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
+
+from grokrepro.claims.registry import check
+from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
+from grokrepro.metrics import bootstrap, first_step_reaching, interval, value_at_step
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fit_acc: float = Field(0.99, gt=0, le=1)
+    gen_acc: float = Field(0.95, gt=0, le=1)
+
+
+class DelayedParams(Params):
+    max_test_acc_at_fit: float = Field(0.1, ge=0, le=1)
+    min_delay_ratio: float = Field(10.0, gt=1)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+class TrendParams(Params):
+    axis: str = "train_fraction"
+    min_values: int = Field(3, ge=2)
+    min_seeds: int = Field(2, ge=1)
+    min_delay_span: float = Field(3.0, gt=1)
+
+
+def fit_and_generalise(curves: xr.Dataset, params: Params) -> tuple[np.ndarray, np.ndarray]:
+    steps = curves["step"].values
+    t_fit = first_step_reaching(curves["train_acc"].values, steps, params.fit_acc)
+    t_gen = first_step_reaching(curves["test_acc"].values, steps, params.gen_acc)
+    return t_fit, t_gen
+
+
+@check("delayed_generalisation", DelayedParams)
+def delayed_generalisation(curves: xr.Dataset, spec_check, params: DelayedParams) -> CheckResult:
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
+                            f"({n_diverged} diverged)")
+    t_fit, t_gen = fit_and_generalise(runs, params)
+    acc_at_fit = value_at_step(runs["test_acc"].values, runs["step"].values, t_fit)
+    delayed = (np.isfinite(t_fit) & np.isfinite(t_gen) & (acc_at_fit <= params.max_test_acc_at_fit)
+               & (t_gen >= params.min_delay_ratio * t_fit))
+    share = float(delayed.mean())
+    draws = bootstrap(delayed.astype(float), np.mean)
+    ratio = np.where(np.isfinite(t_fit), t_gen / t_fit, np.nan)
+    per_run = "; ".join(f"seed {int(s)}: t_fit {f:g}, test acc there {a:.3f}, t_gen {g:g} ({r:.1f}x)"
+                        for s, f, a, g, r in zip(runs["seed"].values, t_fit, acc_at_fit, t_gen, ratio))
+    detail = per_run + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
+    return judged(CheckResult(
+        spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
+        interval=list(interval(draws)), seed_fraction=share,
+        support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
+        where=dict(spec_check.where)))
+
+
+def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple[bool, float]:
+    """Columns ordered from most to least data. Delays must rise strictly, fit times must not rise."""
+    with np.errstate(invalid="ignore"):
+        rising = bool(np.all(np.diff(delays) > 0))
+        fits_ok = bool(np.all(np.diff(fits) <= 0))
+        span = float(delays[-1] / delays[0]) if delays[0] > 0 else np.nan
+    return rising and fits_ok and span >= min_span, span
+
+
+@check("delay_rises_with_less_data", TrendParams)
+def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendParams) -> CheckResult:
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_delay_span
+    if params.axis not in runs.coords:
+        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
+    values = np.sort(np.unique(runs[params.axis].values))[::-1]  # most data first
+    seeds = np.unique(runs["seed"].values)
+    t_fit, t_gen = fit_and_generalise(runs, params)
+    # (seed, value) tables; NaN where a seed lacks that value (e.g. it diverged)
+    delays = np.full((len(seeds), len(values)), np.nan)
+    fits = np.full_like(delays, np.nan)
+    for k in range(runs.sizes["run"]):
+        i = np.searchsorted(seeds, runs["seed"].values[k])
+        j = int(np.nonzero(values == runs[params.axis].values[k])[0][0])
+        delays[i, j] = t_gen[k] - t_fit[k] if np.isfinite(t_fit[k]) else np.inf
+        fits[i, j] = t_fit[k]
+    complete = ~np.isnan(delays).any(axis=1)
+    delays, fits, seeds = delays[complete], fits[complete], seeds[complete]
+    if len(values) < params.min_values or len(seeds) < params.min_seeds:
+        return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis} and {len(seeds)} "
+                            f"complete seeds; need {params.min_values} and {params.min_seeds} "
+                            f"({n_diverged} diverged runs)", int(runs.sizes["run"]))
+
+    def medians(table):
+        return np.median(table, axis=0)
+
+    passed, span = _trend_holds(medians(delays), medians(fits), threshold)
+    both = np.stack([delays, fits], axis=1)  # resample seeds, keeping each seed's row intact
+    draws = bootstrap(both, lambda b: _trend_holds(medians(b[:, 0]), medians(b[:, 1]), threshold)[1])
+    support = bootstrap(both, lambda b: float(_trend_holds(medians(b[:, 0]), medians(b[:, 1]), threshold)[0]))
+    per_seed = np.mean([_trend_holds(d, f, threshold)[0] for d, f in zip(delays, fits)])
+    table = "; ".join(f"{params.axis} {v:g}: median t_fit {f:g}, median delay {d:g}"
+                      for v, f, d in zip(values, medians(fits), medians(delays)))
+    return judged(CheckResult(
+        spec_check.name, spec_check.statement, span, threshold, passed, "",
+        interval=list(interval(draws)), seed_fraction=float(per_seed), support=float(support.mean()),
+        n_runs=int(runs.sizes["run"]), detail=table + (f"; {n_diverged} diverged runs left out" if n_diverged else ""),
+        where=dict(spec_check.where)))

@@ -1,0 +1,91 @@
+"""Turning check results into a verdict, by the rules at the top of CLAIMS.md.
+
+A check that fails is `not_reproduced` only when it fails on (almost) every bootstrap resample of the seeds,
+i.e. the failure lies outside the 95 % interval; otherwise the failure is within the uncertainty and the
+check is `inconclusive`. Missing, diverged or too few runs are `inconclusive` too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# A failure counts as beyond the uncertainty when at most this share of seed resamples would pass.
+SUPPORT_FOR_FAILURE = 0.025
+
+
+@dataclass
+class CheckResult:
+    name: str
+    statement: str
+    value: float | None
+    threshold: Any
+    passed: bool
+    status: str  # pass | fail | inconclusive
+    interval: list[float | None] = field(default_factory=lambda: [None, None])
+    seed_fraction: float | None = None  # share of seeds on which the check holds alone
+    support: float | None = None  # share of bootstrap resamples of seeds on which the check passes
+    n_runs: int = 0
+    detail: str = ""
+    where: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        def clean(x):
+            if isinstance(x, (float, np.floating)):
+                return None if math.isnan(x) else (float(x) if math.isfinite(x) else str(float(x)))
+            if isinstance(x, (np.integer,)):
+                return int(x)
+            if isinstance(x, (list, tuple)):
+                return [clean(v) for v in x]
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            return x
+
+        return clean(asdict(self))
+
+
+def judged(result: CheckResult) -> CheckResult:
+    """Set status from passed and support."""
+    if result.passed:
+        result.status = PASS
+    elif result.support is not None and result.support <= SUPPORT_FOR_FAILURE:
+        result.status = FAIL
+    else:
+        result.status = INCONCLUSIVE
+    return result
+
+
+def inconclusive(check, threshold, why: str, n_runs: int = 0) -> CheckResult:
+    return CheckResult(check.name, check.statement, None, threshold, False, INCONCLUSIVE,
+                       n_runs=n_runs, detail=why, where=dict(check.where))
+
+
+def decide(results: list[CheckResult]) -> str:
+    if results and all(r.status == PASS for r in results):
+        return "reproduced"
+    if any(r.status == FAIL for r in results):
+        return "not_reproduced"
+    return "inconclusive"
+
+
+def select_runs(curves: xr.Dataset, where: dict) -> xr.Dataset:
+    """Runs whose coordinates equal `where` (floats compared with a relative tolerance)."""
+    keep = np.ones(curves.sizes["run"], dtype=bool)
+    for name, wanted in where.items():
+        values = curves[name].values
+        if np.issubdtype(values.dtype, np.number):
+            keep &= np.isclose(values.astype(float), float(wanted), rtol=1e-9, atol=0)
+        else:
+            keep &= values == wanted
+    return curves.isel(run=np.nonzero(keep)[0])
+
+
+def healthy_runs(curves: xr.Dataset) -> tuple[xr.Dataset, int]:
+    """Runs that never diverged, and how many did."""
+    ok = curves["diverged_at"].values < 0
+    return curves.isel(run=np.nonzero(ok)[0]), int((~ok).sum())

@@ -1,0 +1,188 @@
+"""`grokrepro validate | list | data | train | metrics | verdict | figures | report`: what the rules call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from grokrepro.spec import SpecError, expand_runs, load_spec, spec_sha256, training_groups
+
+
+def _spec_arguments(parser):
+    parser.add_argument("spec", type=Path, help="specs/<claim>.yaml")
+    parser.add_argument("--scale", default="default", help="smoke | default | paper")
+    parser.add_argument("--seed-set", default="verdict", choices=["verdict", "development"],
+                        help="which seeds to run (verdicts only ever use 'verdict')")
+
+
+def cmd_validate(args) -> int:
+    for path in args.specs:
+        load_spec(path)
+        print(f"{path}: ok")
+    return 0
+
+
+def cmd_list(args) -> int:
+    spec = load_spec(args.spec, args.scale)
+    groups = training_groups(expand_runs(spec, args.seed_set))
+    for group_id, runs in groups.items():
+        print(f"{group_id}: {len(runs)} runs, {runs[0].train.steps} steps")
+        for run in runs:
+            print(f"  {run.run_id} seed={run.seed} {run.coords} data={run.dataset_id}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    from grokrepro.tasks import make_dataset
+
+    spec = load_spec(args.spec, args.scale)
+    wanted = {r.dataset_id: r for r in expand_runs(spec, args.seed_set)}
+    if args.dataset not in wanted:
+        raise SpecError(f"{args.spec}: no dataset {args.dataset} at scale {args.scale}")
+    run = wanted[args.dataset]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.stem + ".partial.npz")
+    make_dataset(run.task, run.split_seed).save(partial)
+    partial.replace(args.out)
+    return 0
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from grokrepro.metrics.curves import group_dataset, write_atomic
+    from grokrepro.provenance import provenance
+    from grokrepro.tasks import Dataset
+    from grokrepro.train import EnsembleTrainer
+
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    spec = load_spec(args.spec, args.scale)
+    groups = training_groups(expand_runs(spec, args.seed_set))
+    if args.group not in groups:
+        raise SpecError(f"{args.spec}: no training group {args.group} at scale {args.scale}")
+    runs = groups[args.group]
+    datasets = [Dataset.load(args.data_dir / f"{r.dataset_id}.npz") for r in runs]
+    trainer = EnsembleTrainer(runs, datasets, checkpoint_path=args.checkpoint)
+    result = trainer.run(progress=not args.quiet)
+    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
+             "spec_json": spec.model_dump_json(), **provenance(result.device)}
+    write_atomic(group_dataset(result, runs, attrs), args.out)
+    print(f"{args.group}: {len(runs)} runs, {result.steps_per_second:.1f} steps/s, "
+          f"{result.wall_seconds:.1f} s on {result.device}", file=sys.stderr)
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from grokrepro.metrics.curves import merge_groups, write_atomic
+    from grokrepro.provenance import provenance
+
+    spec = load_spec(args.spec, args.scale)
+    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
+             "spec_json": spec.model_dump_json(), **provenance()}
+    attrs.pop("device")
+    write_atomic(merge_groups(args.groups, attrs), args.out)
+    return 0
+
+
+def cmd_verdict(args) -> int:
+    from grokrepro.claims.evaluate import evaluate, note_threshold_change
+
+    spec = load_spec(args.spec, args.scale)
+    verdict = evaluate(spec, spec_sha256(args.spec), args.curves)
+    # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
+    note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.out.with_name(args.out.name + ".partial")
+    partial.write_text(json.dumps(verdict, indent=2) + "\n")
+    partial.replace(args.out)
+    print(f"{spec.claim} ({spec.scale}): {verdict['verdict']}", file=sys.stderr)
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from grokrepro.figures import draw_figures
+
+    spec = load_spec(args.spec, args.scale)
+    draw_figures(spec, args.curves, args.verdict, args.outdir, only=args.only)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from grokrepro.report import write_report
+
+    write_report(args.claim_dirs, args.out, args.summary)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grokrepro", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("validate", help="validate spec files (every scale)")
+    p.add_argument("specs", nargs="+", type=Path)
+    p.set_defaults(handler=cmd_validate)
+
+    p = commands.add_parser("list", help="show the training groups and runs of one scale")
+    _spec_arguments(p)
+    p.set_defaults(handler=cmd_list)
+
+    p = commands.add_parser("data", help="write one dataset (all pairs, labels and the split)")
+    _spec_arguments(p)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_data)
+
+    p = commands.add_parser("train", help="train one group of runs in one vmapped process")
+    _spec_arguments(p)
+    p.add_argument("--group", required=True)
+    p.add_argument("--data-dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=cmd_train)
+
+    p = commands.add_parser("metrics", help="merge trained groups into one curves.nc")
+    _spec_arguments(p)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("groups", nargs="+", type=Path)
+    p.set_defaults(handler=cmd_metrics)
+
+    p = commands.add_parser("verdict", help="compute the claim's checks and verdict from saved curves")
+    _spec_arguments(p)
+    p.add_argument("--curves", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=cmd_verdict)
+
+    p = commands.add_parser("figures", help="draw the claim's figures")
+    _spec_arguments(p)
+    p.add_argument("--curves", type=Path, required=True)
+    p.add_argument("--verdict", type=Path, required=True)
+    p.add_argument("--outdir", type=Path, required=True)
+    p.add_argument("--only", help="draw just this figure")
+    p.set_defaults(handler=cmd_figures)
+
+    p = commands.add_parser("report", help="write the self-contained HTML audit report")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--summary", type=Path, help="also write a one-line-per-claim verdict summary here")
+    p.add_argument("claim_dirs", nargs="*", type=Path, help="paper/<claim> folders with verdict.json")
+    p.set_defaults(handler=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from grokrepro.metrics.curves import IncompleteResultError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (SpecError, IncompleteResultError, FileNotFoundError) as error:
+        print(f"grokrepro: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

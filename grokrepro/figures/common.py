@@ -1,0 +1,34 @@
+"""Shared plotting set-up: headless backend, one style, atomic PNG writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+import xarray as xr  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="paper")
+
+
+def long_table(curves: xr.Dataset, variables: list[str], by: list[str]) -> pd.DataFrame:
+    """(run, step) variables as a tidy table with the run coordinates `by` as columns."""
+    frame = curves[variables].to_dataframe()[variables].reset_index()
+    coords = curves[by + ["seed"]].to_dataframe().reset_index()
+    coords = coords[["run"] + [c for c in by + ["seed"] if c in coords.columns]]
+    frame = frame.merge(coords, on="run")
+    return frame.melt(id_vars=["run", "step", "seed", *by], value_vars=variables, var_name="metric")
+
+
+def save(figure, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.stem + ".partial.png")
+    figure.savefig(partial, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(partial, path)

@@ -1,0 +1,93 @@
+"""Curves as netCDF: dims (run, step), hyper-parameters as coordinates on `run`, provenance in attributes.
+
+Files are written to a temporary name and renamed, and carry `grokrepro_complete = "yes"` only when whole,
+so a crash never leaves a file that a downstream step accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+COMPLETE = "grokrepro_complete"
+UNITS = {
+    "train_loss": ("nats", "cross-entropy on the training set"),
+    "test_loss": ("nats", "cross-entropy on the held-out pairs"),
+    "train_acc": ("1", "accuracy on the training set"),
+    "test_acc": ("1", "accuracy on the held-out pairs"),
+    "param_norm": ("1", "L2 norm of all parameters"),
+}
+
+
+class IncompleteResultError(RuntimeError):
+    pass
+
+
+def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
+    """One trained group as a Dataset."""
+    data_vars = {}
+    for name, values in result.metrics.items():
+        units, long_name = UNITS.get(name, ("1", name))
+        data_vars[name] = (("run", "step"), values, {"units": units, "long_name": long_name})
+    data_vars["diverged_at"] = ("run", result.diverged_at.astype(np.int64),
+                                {"long_name": "first step with a non-finite loss; -1 if none"})
+    data_vars["stopped_at"] = ("run", np.asarray(result.stopped_at, dtype=np.int64),
+                               {"long_name": "step of an early stop; -1 if the run used its whole budget"})
+    coords = {
+        "run": ("run", [r.run_id for r in runs]),
+        "step": ("step", result.steps.astype(np.int64), {"long_name": "optimiser updates", "units": "1"}),
+        "seed": ("run", np.array([r.seed for r in runs], dtype=np.int64)),
+        "split_seed": ("run", np.array([r.split_seed for r in runs], dtype=np.int64)),
+        "lr": ("run", np.array([r.optimizer.lr for r in runs])),
+        "weight_decay": ("run", np.array([r.optimizer.weight_decay for r in runs])),
+        "init_scale": ("run", np.array([r.model.init_scale for r in runs])),
+        "train_fraction": ("run", np.array([r.task.train_fraction for r in runs])),
+        "budget_steps": ("run", np.array([r.train.steps for r in runs], dtype=np.int64)),
+        "config": ("run", [json.dumps(r.resolved(), sort_keys=True) for r in runs]),
+    }
+    for axis in runs[0].coords:
+        if axis not in coords:
+            coords[axis] = ("run", np.array([r.coords[axis] for r in runs]))
+    attrs = {**attrs, "wall_seconds": float(result.wall_seconds),
+             "steps_per_second": float(result.steps_per_second), "Conventions": "CF-1.8"}
+    return xr.Dataset(data_vars, coords, attrs)
+
+
+def write_atomic(dataset: xr.Dataset, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    dataset = dataset.copy()
+    dataset.attrs[COMPLETE] = "yes"
+    dataset.to_netcdf(partial, engine="netcdf4")
+    os.replace(partial, path)
+
+
+def read_complete(path: str | Path) -> xr.Dataset:
+    """Open a curves file, refusing one that was not written whole."""
+    path = Path(path)
+    if not path.is_file():
+        raise IncompleteResultError(f"{path}: no such curves file")
+    try:
+        dataset = xr.load_dataset(path, engine="netcdf4")
+    except (OSError, ValueError) as error:
+        raise IncompleteResultError(f"{path}: not a readable netCDF file ({error})") from None
+    if dataset.attrs.get(COMPLETE) != "yes":
+        raise IncompleteResultError(f"{path}: incomplete (no '{COMPLETE}' mark); rerun the step that makes it")
+    return dataset
+
+
+def merge_groups(paths: list[str | Path], attrs: dict) -> xr.Dataset:
+    groups = [read_complete(p) for p in paths]
+    merged = xr.concat(groups, dim="run", join="outer", combine_attrs="drop",
+                       data_vars="minimal", coords="minimal", compat="override")
+    merged = merged.assign_coords(group=("run", np.concatenate(
+        [[Path(p).stem] * g.sizes["run"] for p, g in zip(paths, groups)])))
+    merged.attrs.update(attrs)
+    merged.attrs["training_seconds"] = float(sum(g.attrs.get("wall_seconds", 0.0) for g in groups))
+    merged.attrs["devices"] = ",".join(sorted({g.attrs.get("device", "?") for g in groups}))
+    return merged

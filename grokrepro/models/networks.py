@@ -1,0 +1,153 @@
+"""Plain modules for the algorithmic tasks. Each maps operand pairs (batch, 2) to logits (batch, n_symbols).
+
+They know nothing of training: the trainer stacks their parameters and calls them functionally under vmap,
+so everything here is written with ops that vmap supports (no nn.MultiheadAttention).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu}
+
+
+class EmbeddingMLP(nn.Module):
+    """Embed both operands, concatenate, then `hidden_layers` hidden layers and a linear read-out."""
+
+    def __init__(self, n_symbols: int, embed_dim: int, hidden: int, hidden_layers: int = 1,
+                 activation: str = "relu"):
+        super().__init__()
+        self.embed = nn.Embedding(n_symbols, embed_dim)
+        widths = [2 * embed_dim] + [hidden] * hidden_layers
+        self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
+        self.readout = nn.Linear(hidden, n_symbols)
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        x = self.embed(pairs).flatten(-2)
+        for layer in self.hidden:
+            x = self.activation(layer(x))
+        return self.readout(x)
+
+
+def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    *batch, seq, d = x.shape
+    return x.view(*batch, seq, n_heads, d // n_heads).transpose(-2, -3)
+
+
+def attention(q, k, v, n_heads: int, causal: bool) -> torch.Tensor:
+    """Multi-head scaled dot-product attention; q may cover only the last positions of k and v."""
+    q, k, v = (_split_heads(t, n_heads) for t in (q, k, v))
+    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    if causal:
+        n_q, n_k = scores.shape[-2:]
+        mask = torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).tril(n_k - n_q)
+        scores = scores.masked_fill(~mask, float("-inf"))
+    out = scores.softmax(-1) @ v
+    return out.transpose(-2, -3).flatten(-2)
+
+
+class NandaTransformer(nn.Module):
+    """Nanda et al. 2023: tokens [a, b, =], one attention layer and one MLP, no LayerNorm.
+
+    Only the '=' position is read out, and in a single layer nothing else feeds it, so the query, the MLP
+    and the unembedding run on that position alone.
+    """
+
+    def __init__(self, n_symbols: int, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512):
+        super().__init__()
+        self.n_symbols, self.n_heads = n_symbols, n_heads
+        self.embed = nn.Parameter(torch.randn(n_symbols + 1, d_model) / math.sqrt(d_model))
+        self.position = nn.Parameter(torch.randn(3, d_model) / math.sqrt(d_model))
+        self.qkv = nn.Parameter(torch.randn(3, d_model, d_model) / math.sqrt(d_model))
+        self.out = nn.Parameter(torch.randn(d_model, d_model) / math.sqrt(d_model))
+        self.mlp_in = nn.Linear(d_model, d_mlp)
+        self.mlp_out = nn.Linear(d_mlp, d_model)
+        self.unembed = nn.Parameter(torch.randn(d_model, n_symbols) / math.sqrt(n_symbols + 1))
+        for bias in (self.mlp_in.bias, self.mlp_out.bias):
+            nn.init.zeros_(bias)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        equals = torch.full_like(pairs[..., :1], self.n_symbols)
+        tokens = torch.cat([pairs, equals], dim=-1)
+        x = self.embed[tokens] + self.position
+        q = x[..., -1:, :] @ self.qkv[0]
+        k, v = x @ self.qkv[1], x @ self.qkv[2]
+        residual = x[..., -1, :] + attention(q, k, v, self.n_heads, causal=False)[..., 0, :] @ self.out
+        residual = residual + self.mlp_out(F.relu(self.mlp_in(residual)))
+        return residual @ self.unembed
+
+
+class DecoderBlock(nn.Module):
+    """Post-LayerNorm decoder block (as in Vaswani et al. and the Power et al. reimplementations)."""
+
+    def __init__(self, d_model: int, n_heads: int):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.norm_attention = nn.LayerNorm(d_model)
+        self.mlp_in = nn.Linear(d_model, 4 * d_model)
+        self.mlp_out = nn.Linear(4 * d_model, d_model)
+        self.norm_mlp = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, last_only: bool) -> torch.Tensor:
+        q, k, v = self.qkv(x).chunk(3, dim=-1)
+        if last_only:  # the model reads only the last position, and nothing later depends on the others
+            q, x = q[..., -1:, :], x[..., -1:, :]
+        x = self.norm_attention(x + self.out(attention(q, k, v, self.n_heads, causal=True)))
+        return self.norm_mlp(x + self.mlp_out(F.gelu(self.mlp_in(x))))
+
+
+class PowerTransformer(nn.Module):
+    """Power et al. 2022: decoder-only transformer over [a, op, b, =], predicting a∘b at '='."""
+
+    def __init__(self, n_symbols: int, d_model: int = 128, n_heads: int = 4, n_layers: int = 2):
+        super().__init__()
+        self.n_symbols = n_symbols
+        self.embed = nn.Embedding(n_symbols + 2, d_model)
+        self.position = nn.Parameter(torch.randn(4, d_model) * 0.02)
+        self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads) for _ in range(n_layers))
+        self.readout = nn.Linear(d_model, n_symbols)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        op = torch.full_like(pairs[..., :1], self.n_symbols)
+        tokens = torch.cat([pairs[..., :1], op, pairs[..., 1:], op + 1], dim=-1)
+        x = self.embed(tokens) + self.position
+        for i, block in enumerate(self.blocks):
+            x = block(x, last_only=i == len(self.blocks) - 1)
+        return self.readout(x[..., -1, :])
+
+
+def build_model(config, n_symbols: int) -> nn.Module:
+    """Build from a spec's model section; init_scale multiplies every initial parameter."""
+    arguments = config.model_dump(exclude={"kind", "init_scale"})
+    model = {"mlp": EmbeddingMLP, "nanda_transformer": NandaTransformer,
+             "power_transformer": PowerTransformer}[config.kind](n_symbols, **arguments)
+    if config.init_scale != 1.0:
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.mul_(config.init_scale)
+    return model
+
+
+def matmul_flops_per_example(model: nn.Module) -> int:
+    """Forward multiply-adds ×2 of the dense layers for one example; used for utilisation figures."""
+    if isinstance(model, EmbeddingMLP):
+        return 2 * sum(layer.in_features * layer.out_features for layer in [*model.hidden, model.readout])
+    if isinstance(model, NandaTransformer):
+        d, d_mlp = model.out.shape[0], model.mlp_in.out_features
+        attention_flops = 2 * (d * d + 2 * 3 * d * d + d * d) + 2 * 2 * 3 * d
+        return attention_flops + 2 * 2 * d * d_mlp + 2 * d * model.n_symbols
+    if isinstance(model, PowerTransformer):
+        d = model.readout.in_features
+        total = 0
+        for i, _ in enumerate(model.blocks):
+            positions = 1 if i == len(model.blocks) - 1 else 4
+            total += 2 * (4 * 3 * d * d + positions * d * d + positions * 8 * d * d) + 2 * 2 * positions * 4 * d
+        return total + 2 * d * model.n_symbols
+    raise TypeError(type(model))

@@ -1,0 +1,4 @@
+from grokrepro.spec.load import SpecError, load_spec, spec_sha256
+from grokrepro.spec.runs import RunConfig, expand_runs, training_groups
+
+__all__ = ["SpecError", "load_spec", "spec_sha256", "RunConfig", "expand_runs", "training_groups"]

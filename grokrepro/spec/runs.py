@@ -1,0 +1,116 @@
+"""From a resolved spec to runs, datasets and vmapped training groups, each named by a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from grokrepro.spec.load import set_path, sweep_points
+from grokrepro.spec.schema import Model, Optimizer, ResolvedSpec, Task, Train
+from pydantic import TypeAdapter
+
+# Fields that may differ between the runs of one vmapped group: they change values, not shapes.
+PER_RUN_FIELDS = {
+    "optimizer": ("lr", "weight_decay"),
+    "model": ("init_scale",),
+}
+
+_TASK = TypeAdapter(Task)
+_MODEL = TypeAdapter(Model)
+
+
+def content_hash(obj: Any, length: int = 12) -> str:
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    run_id: str
+    seed: int
+    task: Any
+    model: Any
+    optimizer: Optimizer
+    train: Train
+    coords: dict[str, Any]  # the sweep values that distinguish this run, by short name
+
+    @property
+    def split_seed(self) -> int:
+        return self.seed if self.task.split_seed == "run" else self.task.split_seed
+
+    @property
+    def dataset_id(self) -> str:
+        task = self.task.model_dump()
+        task["split_seed"] = self.split_seed
+        return "d" + content_hash(task)
+
+    @property
+    def group_key(self) -> str:
+        """Runs with equal keys share shapes and so can train in one vmapped process."""
+        config = self.resolved()
+        for section, fields in PER_RUN_FIELDS.items():
+            config[section] = {k: v for k, v in config[section].items() if k not in fields}
+        task = dict(config["task"])
+        task.pop("split_seed")
+        config["task"] = task
+        config.pop("seed")
+        return content_hash(config)
+
+    def resolved(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "task": self.task.model_dump(),
+            "model": self.model.model_dump(),
+            "optimizer": self.optimizer.model_dump(),
+            "train": self.train.model_dump(),
+        }
+
+
+def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:
+    """Every sweep point × every seed of `seed_set`, in a stable order."""
+    seeds = getattr(spec.seeds, seed_set)
+    base = {s: getattr(spec, s).model_dump() for s in ("task", "model", "optimizer", "train")}
+    runs = []
+    for point in sweep_points(spec.sweep):
+        config = base
+        for axis, value in point.items():
+            config = set_path(config, axis, value)
+        coords = {axis.partition(".")[2]: value for axis, value in point.items()}
+        for seed in seeds:
+            resolved = dict(config, seed=seed)
+            runs.append(
+                RunConfig(
+                    run_id="r" + content_hash(resolved),
+                    seed=seed,
+                    task=_TASK.validate_python(config["task"]),
+                    model=_MODEL.validate_python(config["model"]),
+                    optimizer=Optimizer.model_validate(config["optimizer"]),
+                    train=Train.model_validate(config["train"]),
+                    coords=coords,
+                )
+            )
+    return runs
+
+
+def training_groups(runs: list[RunConfig]) -> dict[str, list[RunConfig]]:
+    """Group runs by shape, then split groups larger than train.max_group_size. Keys are group ids."""
+    by_key: dict[str, list[RunConfig]] = {}
+    for run in runs:
+        by_key.setdefault(run.group_key, []).append(run)
+    groups = {}
+    for key, members in by_key.items():
+        size = members[0].train.max_group_size
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            groups["g" + content_hash([r.run_id for r in chunk])] = chunk
+    return groups
+
+
+def datasets(runs: list[RunConfig]) -> dict[str, RunConfig]:
+    """One representative run per distinct dataset id."""
+    found: dict[str, RunConfig] = {}
+    for run in runs:
+        found.setdefault(run.dataset_id, run)
+    return found

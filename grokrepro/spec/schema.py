@@ -1,0 +1,224 @@
+"""The spec language: what a claim's YAML may say, validated by pydantic.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MODULAR_OPERATIONS = (
+    "x+y",
+    "x-y",
+    "x/y",
+    "x/y if y odd else x-y",
+    "x^2+y^2",
+    "x^2+xy+y^2",
+    "x^2+xy+y^2+x",
+    "x^3+xy",
+    "x^3+xy^2+y",
+)
+PERMUTATION_OPERATIONS = ("x*y", "x*y*x^-1", "x*y*x")
+SCALES = ("smoke", "default", "paper")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModularTask(Strict):
+    kind: Literal["modular"] = "modular"
+    operation: Literal[MODULAR_OPERATIONS]
+    prime: int = Field(ge=2)
+    train_fraction: float = Field(gt=0, le=1)
+    # "run": each run draws its own split from its seed; an integer: every run shares that split.
+    split_seed: Union[int, Literal["run"]] = "run"
+
+    @field_validator("prime")
+    @classmethod
+    def _is_prime(cls, prime: int) -> int:
+        if any(prime % d == 0 for d in range(2, int(prime**0.5) + 1)):
+            raise ValueError(f"{prime} is not a prime")
+        return prime
+
+
+class PermutationTask(Strict):
+    kind: Literal["permutation"]
+    operation: Literal[PERMUTATION_OPERATIONS]
+    degree: int = Field(default=5, ge=2, le=6)
+    train_fraction: float = Field(gt=0, le=1)
+    split_seed: Union[int, Literal["run"]] = "run"
+
+
+Task = Annotated[Union[ModularTask, PermutationTask], Field(discriminator="kind")]
+
+
+class MLP(Strict):
+    kind: Literal["mlp"]
+    embed_dim: int = Field(gt=0)
+    hidden: int = Field(gt=0)
+    hidden_layers: int = Field(default=1, ge=1)
+    activation: Literal["relu", "silu", "gelu"] = "relu"
+    init_scale: float = Field(default=1.0, gt=0)
+
+
+class NandaTransformer(Strict):
+    """Nanda et al. 2023: one layer, no LayerNorm, read out at the last position only."""
+
+    kind: Literal["nanda_transformer"]
+    d_model: int = Field(default=128, gt=0)
+    n_heads: int = Field(default=4, gt=0)
+    d_mlp: int = Field(default=512, gt=0)
+    init_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        return self
+
+
+class PowerTransformer(Strict):
+    """Power et al. 2022: decoder-only transformer over the tokens [a, op, b, =]."""
+
+    kind: Literal["power_transformer"]
+    d_model: int = Field(default=128, gt=0)
+    n_heads: int = Field(default=4, gt=0)
+    n_layers: int = Field(default=2, gt=0)
+    init_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        return self
+
+
+Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer], Field(discriminator="kind")]
+
+
+class Optimizer(Strict):
+    kind: Literal["adamw"] = "adamw"
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = Field(default=1e-8, gt=0)
+    warmup_steps: int = Field(default=0, ge=0)
+    # "full" = full batch (one step is one epoch); an integer caps the batch at min(n, half the train set).
+    batch_size: Union[Literal["full"], int] = "full"
+    # float64 avoids the float32 softmax collapse that causes slingshot spikes in long runs.
+    loss_dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas):
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        return betas
+
+    @field_validator("batch_size")
+    @classmethod
+    def _positive_batch(cls, batch_size):
+        if batch_size != "full" and batch_size <= 0:
+            raise ValueError(f"batch_size must be 'full' or a positive integer, got {batch_size}")
+        return batch_size
+
+
+class EarlyStop(Strict):
+    enabled: bool = False
+    test_acc: float = Field(default=0.99, gt=0, le=1)
+    # Steps the test accuracy must hold above test_acc before a run stops.
+    patience: int = Field(default=500, gt=0)
+
+
+class Train(Strict):
+    steps: int = Field(gt=0)
+    # Metrics are logged every `log_every` steps and at `log_points` log-spaced steps besides.
+    log_every: int = Field(gt=0)
+    log_points: int = Field(default=100, ge=0)
+    checkpoint_every: int = Field(default=1000, gt=0)
+    early_stop: EarlyStop = EarlyStop()
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Runs per vmapped process; larger groups are split.
+    max_group_size: int = Field(default=64, gt=0)
+
+
+class Seeds(Strict):
+    # Seeds used to choose settings by hand or by search; never used for a verdict.
+    development: list[int] = Field(default_factory=list)
+    verdict: list[int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _disjoint(self):
+        shared = sorted(set(self.development) & set(self.verdict))
+        if shared:
+            raise ValueError(f"verdict seeds must be fresh, but {shared} are also development seeds")
+        if len(set(self.verdict)) != len(self.verdict):
+            raise ValueError("verdict seeds repeat")
+        return self
+
+
+class Check(Strict):
+    name: str = Field(min_length=1)
+    kind: str = Field(min_length=1)
+    statement: str = Field(min_length=1)
+    # Sweep coordinates that select the configuration the check is judged on, e.g. {train_fraction: 0.4}.
+    where: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScaleBlock(Strict):
+    """What one scale changes. Sections are partial and merged over the spec's base sections."""
+
+    differs_from_paper: list[str] = Field(default_factory=list)
+    task: dict[str, Any] = Field(default_factory=dict)
+    model: dict[str, Any] = Field(default_factory=dict)
+    optimizer: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+    sweep: dict[str, list[Any]] | None = None
+    seeds: dict[str, Any] = Field(default_factory=dict)
+
+
+class SpecFile(Strict):
+    """The YAML file as written: base sections plus per-scale overrides."""
+
+    claim: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    paper: str = Field(min_length=1)
+    statement: str = Field(min_length=1)
+    task: dict[str, Any]
+    model: dict[str, Any]
+    optimizer: dict[str, Any]
+    train: dict[str, Any]
+    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    seeds: dict[str, Any]
+    checks: list[Check] = Field(min_length=1)
+    scales: dict[Literal[SCALES], ScaleBlock]
+
+    @model_validator(mode="after")
+    def _all_scales(self):
+        missing = [s for s in SCALES if s not in self.scales]
+        if missing:
+            raise ValueError(f"scales {missing} are missing; every spec declares smoke, default and paper")
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"check names repeat: {names}")
+        return self
+
+
+class ResolvedSpec(Strict):
+    """One scale of a spec with its overrides applied: what the pipeline actually runs."""
+
+    claim: str
+    paper: str
+    statement: str
+    scale: Literal[SCALES]
+    differs_from_paper: list[str]
+    task: Task
+    model: Model
+    optimizer: Optimizer
+    train: Train
+    sweep: dict[str, list[Any]]
+    seeds: Seeds
+    checks: list[Check]

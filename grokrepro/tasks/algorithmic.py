@@ -1,0 +1,102 @@
+"""Algorithmic datasets of Power et al.: binary operations on Z_p and on the symmetric group S_n.
+
+A dataset is every pair (a, b) the operation is defined on, labelled a∘b. Splits come from one seeded
+permutation of the pairs, so a smaller training set drawn with the same seed is nested in a larger one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _modular_table(operation: str, p: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = (grid.ravel() for grid in np.meshgrid(np.arange(p), np.arange(p), indexing="ij"))
+    if operation in ("x/y", "x/y if y odd else x-y"):
+        inverse = np.array([pow(int(v), -1, p) if v else 0 for v in range(p)])
+    if operation == "x/y":
+        keep = b != 0
+        a, b = a[keep], b[keep]
+        labels = a * inverse[b] % p
+    elif operation == "x/y if y odd else x-y":
+        labels = np.where(b % 2 == 1, a * inverse[b], a - b) % p
+    else:
+        x, y = a.astype(np.int64), b.astype(np.int64)
+        values = {
+            "x+y": x + y,
+            "x-y": x - y,
+            "x^2+y^2": x**2 + y**2,
+            "x^2+xy+y^2": x**2 + x * y + y**2,
+            "x^2+xy+y^2+x": x**2 + x * y + y**2 + x,
+            "x^3+xy": x**3 + x * y,
+            "x^3+xy^2+y": x**3 + x * y**2 + y,
+        }[operation]
+        labels = values % p
+    return np.stack([a, b], axis=1).astype(np.int64), labels.astype(np.int64)
+
+
+def permutations(degree: int) -> list[tuple[int, ...]]:
+    return list(itertools.permutations(range(degree)))
+
+
+def _permutation_table(operation: str, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    elements = permutations(degree)
+    index = {perm: i for i, perm in enumerate(elements)}
+
+    def compose(x, y):  # (x·y)(i) = x(y(i))
+        return tuple(x[y[i]] for i in range(degree))
+
+    def inverse(x):
+        inv = [0] * degree
+        for i, xi in enumerate(x):
+            inv[xi] = i
+        return tuple(inv)
+
+    combine = {
+        "x*y": lambda x, y: compose(x, y),
+        "x*y*x^-1": lambda x, y: compose(compose(x, y), inverse(x)),
+        "x*y*x": lambda x, y: compose(compose(x, y), x),
+    }[operation]
+    pairs, labels = [], []
+    for i, x in enumerate(elements):
+        for j, y in enumerate(elements):
+            pairs.append((i, j))
+            labels.append(index[combine(x, y)])
+    return np.array(pairs, dtype=np.int64), np.array(labels, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    inputs: np.ndarray  # (n_pairs, 2) operand indices
+    labels: np.ndarray  # (n_pairs,)
+    train_index: np.ndarray
+    test_index: np.ndarray
+    n_symbols: int  # operands and labels both range over [0, n_symbols)
+
+    def save(self, path) -> None:
+        np.savez(path, inputs=self.inputs, labels=self.labels, train_index=self.train_index,
+                 test_index=self.test_index, n_symbols=self.n_symbols)
+
+    @classmethod
+    def load(cls, path) -> "Dataset":
+        with np.load(path) as f:
+            return cls(f["inputs"], f["labels"], f["train_index"], f["test_index"], int(f["n_symbols"]))
+
+
+def split(n_pairs: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n_pairs)
+    n_train = max(1, int(round(train_fraction * n_pairs)))
+    return np.sort(order[:n_train]), np.sort(order[n_train:])
+
+
+def make_dataset(task, split_seed: int) -> Dataset:
+    if task.kind == "modular":
+        inputs, labels = _modular_table(task.operation, task.prime)
+        n_symbols = task.prime
+    else:
+        inputs, labels = _permutation_table(task.operation, task.degree)
+        n_symbols = len(permutations(task.degree))
+    train_index, test_index = split(len(labels), task.train_fraction, split_seed)
+    return Dataset(inputs, labels, train_index, test_index, n_symbols)

@@ -1,0 +1,234 @@
+"""Train a group of same-shaped runs in one process: parameters stacked along a run axis, one functional
+step vmapped over it, and AdamW written out so that learning rate and weight decay can differ per run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from grokrepro.models import build_model
+from grokrepro.tasks import Dataset
+from grokrepro.train.checkpoint import load_latest, save_atomic
+from grokrepro.train.schedule import log_steps
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
+NOT_REACHED = -1
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+@dataclass
+class GroupResult:
+    run_ids: list[str]
+    steps: np.ndarray  # logged steps
+    metrics: dict[str, np.ndarray]  # name -> (run, step); NaN where not logged (stopped or diverged)
+    diverged_at: np.ndarray  # (run,) first step with a non-finite loss, or NOT_REACHED
+    stopped_at: np.ndarray  # (run,) step of an early stop, or NOT_REACHED
+    device: str
+    wall_seconds: float
+    steps_per_second: float
+    extra: dict = field(default_factory=dict)
+
+
+def _stack_split(datasets: list[Dataset], which: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    index = [getattr(d, f"{which}_index") for d in datasets]
+    inputs = torch.as_tensor(np.stack([d.inputs[i] for d, i in zip(datasets, index)]), device=device)
+    labels = torch.as_tensor(np.stack([d.labels[i] for d, i in zip(datasets, index)]), device=device)
+    return inputs, labels
+
+
+def _per_run(values, like: torch.Tensor) -> torch.Tensor:
+    """A (run,) tensor shaped to broadcast against a stacked parameter."""
+    return values.view(-1, *([1] * (like.dim() - 1)))
+
+
+class EnsembleTrainer:
+    def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None):
+        first = runs[0]
+        self.runs, self.train, self.optimizer = runs, first.train, first.optimizer
+        self.device = pick_device(first.train.device)
+        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
+        n_symbols = datasets[0].n_symbols
+
+        models = []
+        for run in runs:
+            torch.manual_seed(run.seed)
+            models.append(build_model(run.model, n_symbols).to(self.device))
+        self.params, _ = stack_module_state(models)
+        self.params = {k: v.detach().clone() for k, v in self.params.items()}
+        self.template = build_model(first.model, n_symbols).to("meta")
+        self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
+        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
+
+        self.lr = torch.tensor([r.optimizer.lr for r in runs], device=self.device)
+        self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
+        self.seeds = [r.seed for r in runs]
+        self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
+        self.test_x, self.test_y = _stack_split(datasets, "test", self.device)
+        n_train = self.train_x.shape[1]
+        batch = first.optimizer.batch_size
+        # Power et al.: batch = min(512, half the training set); "full" means one step is one epoch.
+        self.batch_size = n_train if batch == "full" else max(1, min(batch, n_train // 2))
+        self.full_batch = self.batch_size == n_train
+        self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points)
+
+        self._grad_step = vmap(grad_and_value(self._loss, has_aux=True))
+        self._forward = vmap(self._logits)
+
+    # -- the functional model -------------------------------------------------------------------------
+    def _logits(self, params, inputs):
+        return functional_call(self.template, params, (inputs,))
+
+    def _loss(self, params, inputs, labels):
+        logits = self._logits(params, inputs)
+        loss = F.cross_entropy(logits.to(self.loss_dtype), labels)
+        return loss, logits
+
+    def _evaluate(self, inputs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and accuracy of every run on its own examples, in chunks to bound memory."""
+        n_runs, n = labels.shape
+        if n == 0:
+            nan = torch.full((n_runs,), float("nan"), device=self.device)
+            return nan, nan
+        chunk = max(1, 2**18 // n_runs)
+        loss_sum = torch.zeros(n_runs, dtype=self.loss_dtype, device=self.device)
+        correct = torch.zeros(n_runs, device=self.device)
+        with torch.no_grad():
+            for start in range(0, n, chunk):
+                x, y = inputs[:, start : start + chunk], labels[:, start : start + chunk]
+                logits = self._forward(self.params, x)
+                loss_sum += F.cross_entropy(logits.to(self.loss_dtype).flatten(0, 1), y.flatten(),
+                                            reduction="none").view(n_runs, -1).sum(1)
+                correct += (logits.argmax(-1) == y).sum(1)
+        return (loss_sum / n).float(), correct / n
+
+    # -- one AdamW step, per-run learning rate and weight decay ---------------------------------------------
+    def _adamw(self, grads, step: int, active: torch.Tensor) -> None:
+        beta1, beta2 = self.optimizer.betas
+        warmup = self.optimizer.warmup_steps
+        lr = self.lr * (min(1.0, (step + 1) / warmup) if warmup else 1.0)
+        bias1, bias2 = 1 - beta1 ** (step + 1), 1 - beta2 ** (step + 1)
+        for name, param in self.params.items():
+            grad, m, v = grads[name], self.exp_avg[name], self.exp_avg_sq[name]
+            keep = _per_run(active, param)
+            run_lr = _per_run(lr, param)
+            new_m = m * beta1 + grad * (1 - beta1)
+            new_v = v * beta2 + grad * grad * (1 - beta2)
+            denominator = (new_v / bias2).sqrt_().add_(self.optimizer.eps)
+            new_param = param * (1 - run_lr * _per_run(self.weight_decay, param))
+            new_param = new_param - run_lr / bias1 * new_m / denominator
+            # Runs that diverged or stopped keep their state untouched (NaN never leaks into it).
+            param.copy_(torch.where(keep, new_param, param))
+            m.copy_(torch.where(keep, new_m, m))
+            v.copy_(torch.where(keep, new_v, v))
+
+    def _batch(self, step: int):
+        if self.full_batch:
+            return self.train_x, self.train_y
+        n_train = self.train_x.shape[1]
+        per_epoch = n_train // self.batch_size
+        epoch, offset = divmod(step, per_epoch)
+        # Orders depend only on (seed, epoch), so a resumed run draws exactly the batches it would have.
+        order = torch.stack([
+            torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+            for seed in self.seeds
+        ]).to(self.device)
+        index = order[:, offset * self.batch_size : (offset + 1) * self.batch_size]
+        return (torch.gather(self.train_x, 1, index[..., None].expand(-1, -1, 2)),
+                torch.gather(self.train_y, 1, index))
+
+    def _param_norm(self) -> torch.Tensor:
+        return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
+
+    # -- state --------------------------------------------------------------------------------------------
+    def _state(self, step, metrics, diverged_at, stopped_at, held_since):
+        return {"run_ids": [r.run_id for r in self.runs], "step": step, "params": self.params,
+                "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "metrics": metrics,
+                "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since}
+
+    def run(self, progress: bool = True) -> GroupResult:
+        n_runs, total = len(self.runs), self.train.steps
+        metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in METRICS}
+        diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
+        stopped_at = np.full(n_runs, NOT_REACHED)
+        held_since = np.full(n_runs, NOT_REACHED)
+        start = 0
+        if self.checkpoint_path:
+            state = load_latest(self.checkpoint_path, [r.run_id for r in self.runs])
+            if state is not None:
+                start, metrics = state["step"], state["metrics"]
+                stopped_at, held_since = state["stopped_at"], state["held_since"]
+                diverged_at = state["diverged_at"].to(self.device)
+                for target, saved in ((self.params, state["params"]), (self.exp_avg, state["exp_avg"]),
+                                      (self.exp_avg_sq, state["exp_avg_sq"])):
+                    for name in target:
+                        target[name].copy_(saved[name])
+        log_index = {int(s): i for i, s in enumerate(self.steps)}
+        early = self.train.early_stop
+        began, done_steps = time.perf_counter(), 0
+        bar = tqdm(total=total, initial=start, disable=not progress, unit="step", mininterval=2.0,
+                   desc=f"{n_runs} runs")
+        step = start
+        while step <= total:
+            stopped = torch.as_tensor(stopped_at != NOT_REACHED, device=self.device)
+            active = (diverged_at == NOT_REACHED) & ~stopped
+            losses = logits = None
+            if step < total:
+                inputs, labels = self._batch(step)
+                grads, (losses, logits) = self._grad_step(self.params, inputs, labels)
+                newly = active & ~torch.isfinite(losses)
+                diverged_at = torch.where(newly, step, diverged_at)
+                active = active & ~newly
+            if step in log_index:
+                column = log_index[step]
+                if self.full_batch and losses is not None:
+                    train_loss = losses.float()
+                    train_acc = (logits.argmax(-1) == self.train_y).float().mean(1)
+                else:
+                    train_loss, train_acc = self._evaluate(self.train_x, self.train_y)
+                test_loss, test_acc = self._evaluate(self.test_x, self.test_y)
+                values = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
+                              test_acc=test_acc, param_norm=self._param_norm())
+                logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
+                logged &= stopped_at == NOT_REACHED
+                for name, value in values.items():
+                    metrics[name][logged, column] = value.detach().cpu().numpy()[logged]
+                if early.enabled:
+                    held = values["test_acc"].cpu().numpy() >= early.test_acc
+                    held_since = np.where(held, np.where(held_since == NOT_REACHED, step, held_since),
+                                          NOT_REACHED)
+                    finished = (held_since != NOT_REACHED) & (step - held_since >= early.patience)
+                    stopped_at = np.where(finished & (stopped_at == NOT_REACHED), step, stopped_at)
+                everything_done = ((diverged_at != NOT_REACHED).cpu().numpy() | (stopped_at != NOT_REACHED))
+                if everything_done.all():
+                    break
+            if step < total:
+                self._adamw(grads, step, active)
+                done_steps += 1
+                bar.update(1)
+            step += 1
+            if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
+                save_atomic(self._state(step, metrics, diverged_at, stopped_at, held_since),
+                            self.checkpoint_path)
+        bar.close()
+        elapsed = time.perf_counter() - began
+        return GroupResult(
+            run_ids=[r.run_id for r in self.runs], steps=self.steps, metrics=metrics,
+            diverged_at=diverged_at.cpu().numpy(), stopped_at=np.asarray(stopped_at),
+            device=str(self.device), wall_seconds=elapsed,
+            steps_per_second=done_steps / elapsed if elapsed > 0 else math.nan,
+        )

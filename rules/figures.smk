@@ -1,0 +1,12 @@
+rule figure:
+    input:
+        spec=lambda wildcards: SPECS[wildcards.claim],
+        curves=f"{RESULTS}/{{claim}}/curves.nc",
+        verdict=f"{RESULTS}/{{claim}}/verdict.json",
+    output:
+        report(f"{RESULTS}/{{claim}}/figures/{{figure}}.png", category="{claim}"),
+    log:
+        f"{LOGS}/{{claim}}/figures/{{figure}}.log",
+    shell:
+        "grokrepro figures {input.spec} --scale {SCALE} --curves {input.curves} --verdict {input.verdict} "
+        "--only {wildcards.figure} --outdir $(dirname {output}) > {log} 2>&1"
