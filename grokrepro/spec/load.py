@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.spec.schema import SCALES, ResolvedSpec, SpecFile
+from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
 
 
 class SpecError(ValueError):
@@ -100,11 +100,13 @@ def _check_sweep(path: Path, where: str, sweep: dict[str, list]) -> None:
         short_names[key] = axis
 
 
-def resolve(spec_file: SpecFile, scale: str, path: Path) -> ResolvedSpec:
+def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False) -> ResolvedSpec:
+    """Apply one scale's overrides. `base_only` checks the base sections alone, so that an error in them
+    is reported as such rather than under the first scale that inherits it."""
     if scale not in SCALES:
         raise SpecError(f"{path}: scale {scale!r} is unknown; choose one of {list(SCALES)}")
-    block = spec_file.scales[scale]
-    where = f" (scale {scale})"
+    block = ScaleBlock() if base_only else spec_file.scales[scale]
+    where = "" if base_only else f" (scale {scale})"
     merged = {}
     for section in ("task", "model", "optimizer", "train", "seeds"):
         base, override = getattr(spec_file, section), getattr(block, section)
@@ -173,6 +175,7 @@ def load_spec(path: str | Path, scale: str = "default") -> ResolvedSpec:
         spec_file = SpecFile.model_validate(raw)
     except ValidationError as error:
         raise _format_validation(path, error) from None
+    resolve(spec_file, "default", path, base_only=True)
     for other in SCALES:
         resolve(spec_file, other, path)
     return resolve(spec_file, scale, path)

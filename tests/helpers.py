@@ -1,0 +1,66 @@
+"""Small builders shared by the tests: tiny specs and synthetic curves."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import xarray as xr
+import yaml
+
+from grokrepro.spec.load import resolve
+from grokrepro.spec.schema import SpecFile
+
+TINY = {
+    "claim": "tiny",
+    "paper": "test",
+    "statement": "test",
+    "task": {"kind": "modular", "operation": "x+y", "prime": 11, "train_fraction": 0.5},
+    "model": {"kind": "mlp", "embed_dim": 8, "hidden": 16},
+    "optimizer": {"lr": 1e-2, "weight_decay": 0.5, "warmup_steps": 3},
+    "train": {"steps": 30, "log_every": 5, "log_points": 5, "checkpoint_every": 10},
+    "sweep": {"optimizer.weight_decay": [0.1, 1.0]},
+    "seeds": {"development": [0], "verdict": [1, 2]},
+    "checks": [{"name": "G1", "kind": "delayed_generalisation", "statement": "s",
+                "where": {"weight_decay": 0.1}}],
+    "scales": {"smoke": {}, "default": {}, "paper": {}},
+}
+
+
+def tiny_spec(**overrides):
+    raw = copy.deepcopy(TINY)
+    for key, value in overrides.items():
+        raw[key] = value
+    return raw
+
+
+def write_spec(tmp_path, raw, name="tiny.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def resolved(raw, scale="default"):
+    return resolve(SpecFile.model_validate(raw), scale, "tiny.yaml")
+
+
+def synthetic_curves(t_fit, t_gen, fractions, seeds, steps=np.arange(0, 10001, 10), chance=0.02):
+    """Step-function curves: train acc jumps to 1 at t_fit, test acc to 1 at t_gen (inf = never)."""
+    rows_train, rows_test, fraction_coord, seed_coord = [], [], [], []
+    for fraction, fit, gen in zip(fractions, t_fit, t_gen):
+        for k, seed in enumerate(seeds):
+            fit_k = fit[k] if np.ndim(fit) else fit
+            gen_k = gen[k] if np.ndim(gen) else gen
+            rows_train.append(np.where(steps >= fit_k, 1.0, chance))
+            rows_test.append(np.where(steps >= gen_k, 1.0, chance))
+            fraction_coord.append(fraction)
+            seed_coord.append(seed)
+    n = len(rows_train)
+    zeros = np.zeros((n, len(steps)))
+    return xr.Dataset(
+        {"train_acc": (("run", "step"), np.array(rows_train)), "test_acc": (("run", "step"), np.array(rows_test)),
+         "train_loss": (("run", "step"), zeros), "test_loss": (("run", "step"), zeros),
+         "diverged_at": ("run", np.full(n, -1)), "stopped_at": ("run", np.full(n, -1))},
+        coords={"run": [f"r{i}" for i in range(n)], "step": steps, "seed": ("run", seed_coord),
+                "train_fraction": ("run", fraction_coord), "budget_steps": ("run", np.full(n, steps[-1]))},
+    )

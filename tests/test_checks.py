@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+
+from grokrepro.claims.grokking import (DelayedParams, TrendParams, delay_rises_with_less_data,
+                                       delayed_generalisation)
+from grokrepro.claims.verdict import decide
+from grokrepro.spec.schema import Check
+from helpers import synthetic_curves
+
+SEEDS = [1, 2, 3]
+G1 = Check(name="G1", kind="delayed_generalisation", statement="s", where={"train_fraction": 0.5})
+G2 = Check(name="G2", kind="delay_rises_with_less_data", statement="s")
+
+
+def g1(curves):
+    return delayed_generalisation(curves, G1, DelayedParams())
+
+
+def g2(curves):
+    return delay_rises_with_less_data(curves, G2, TrendParams())
+
+
+def test_g1_passes_on_grokking_curves():
+    result = g1(synthetic_curves([150], [[3000, 3500, 4000]], [0.5], SEEDS))
+    assert result.passed and result.status == "pass" and result.value == 1.0
+
+
+def test_g1_fails_when_test_accuracy_follows_train_accuracy():
+    result = g1(synthetic_curves([150], [200], [0.5], SEEDS))
+    assert not result.passed and result.status == "fail" and result.value == 0.0
+
+
+def test_g1_fails_when_nothing_generalises():
+    result = g1(synthetic_curves([150], [np.inf], [0.5], SEEDS))
+    assert result.status == "fail"
+
+
+def test_g1_fails_when_test_accuracy_is_high_at_fit():
+    curves = synthetic_curves([150], [4000], [0.5], SEEDS, chance=0.5)
+    assert g1(curves).status == "fail"
+
+
+def test_g1_inside_uncertainty_is_inconclusive():
+    # one of three seeds groks with a delay: the 2/3 threshold lies inside the bootstrap interval
+    result = g1(synthetic_curves([150], [[4000, 200, 200]], [0.5], SEEDS))
+    assert not result.passed and result.status == "inconclusive"
+    assert result.interval[0] <= 2 / 3 <= result.interval[1]
+
+
+def test_g1_without_matching_runs_is_inconclusive():
+    result = g1(synthetic_curves([150], [4000], [0.6], SEEDS))
+    assert result.status == "inconclusive" and "no healthy runs" in result.detail
+
+
+def test_g2_passes_when_delay_rises_as_data_shrinks():
+    curves = synthetic_curves([160, 150, 140], [1200, 3000, 8000], [0.7, 0.5, 0.4], SEEDS)
+    result = g2(curves)
+    assert result.passed and result.value == pytest.approx((8000 - 140) / (1200 - 160))
+
+
+def test_g2_fails_when_delay_does_not_depend_on_data():
+    curves = synthetic_curves([150, 150, 150], [2000, 2000, 2000], [0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).status == "fail"
+
+
+def test_g2_fails_when_span_is_too_small():
+    curves = synthetic_curves([150, 150, 150], [1000, 1500, 2000], [0.7, 0.5, 0.4], SEEDS)
+    result = g2(curves)
+    assert not result.passed and result.value < 3
+
+
+def test_g2_fails_when_fit_time_rises_as_data_shrinks():
+    curves = synthetic_curves([100, 300, 900], [1200, 3000, 8000], [0.7, 0.5, 0.4], SEEDS)
+    assert not g2(curves).passed
+
+
+def test_g2_counts_never_generalising_as_latest():
+    curves = synthetic_curves([160, 150, 140], [1200, 3000, np.inf], [0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).passed
+
+
+def test_g2_needs_three_fractions():
+    curves = synthetic_curves([160, 150], [1200, 8000], [0.7, 0.5], SEEDS)
+    assert g2(curves).status == "inconclusive"
+
+
+def test_diverged_runs_are_left_out():
+    curves = synthetic_curves([150], [[3000, 3500, 4000]], [0.5], SEEDS)
+    curves["diverged_at"][:] = [-1, -1, 40]
+    result = g1(curves)
+    assert result.n_runs == 2 and "1 diverged" in result.detail
+
+
+def test_verdict_rules():
+    def result(status):
+        r = g1(synthetic_curves([150], [4000], [0.5], SEEDS))
+        r.status = status
+        return r
+
+    assert decide([result("pass"), result("pass")]) == "reproduced"
+    assert decide([result("pass"), result("fail")]) == "not_reproduced"
+    assert decide([result("pass"), result("inconclusive")]) == "inconclusive"
+    assert decide([]) == "inconclusive"

@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from grokrepro.metrics.curves import (COMPLETE, IncompleteResultError, group_dataset, merge_groups,
+                                      read_complete, write_atomic)
+from grokrepro.spec import expand_runs
+from grokrepro.tasks import make_dataset
+from grokrepro.train import EnsembleTrainer
+from helpers import resolved, tiny_spec
+
+
+@pytest.fixture(scope="module")
+def trained():
+    runs = expand_runs(resolved(tiny_spec()))
+    by_wd = {}
+    for run in runs:
+        by_wd.setdefault(run.optimizer.weight_decay, []).append(run)
+    out = []
+    for members in by_wd.values():
+        result = EnsembleTrainer(members, [make_dataset(r.task, r.split_seed) for r in members]).run(progress=False)
+        out.append((result, members))
+    return out
+
+
+def test_netcdf_round_trip_with_plain_xarray(tmp_path, trained):
+    result, runs = trained[0]
+    write_atomic(group_dataset(result, runs, {"spec_sha256": "abc", "git_commit": "def"}), tmp_path / "g.nc")
+    with xr.open_dataset(tmp_path / "g.nc") as ds:
+        assert ds["train_loss"].dims == ("run", "step")
+        for name in ("train_loss", "test_loss", "train_acc", "test_acc", "param_norm"):
+            np.testing.assert_array_equal(ds[name].values, result.metrics[name])
+        assert list(ds["seed"].values) == [r.seed for r in runs]
+        assert ds.attrs[COMPLETE] == "yes" and ds.attrs["spec_sha256"] == "abc"
+        assert json.loads(str(ds["config"].values[0]))["seed"] == runs[0].seed
+        assert ds["train_acc"].attrs["units"] == "1"
+
+
+def test_merge_keeps_hyperparameters_as_run_coordinates(tmp_path, trained):
+    paths = []
+    for k, (result, runs) in enumerate(trained):
+        paths.append(tmp_path / f"g{k}.nc")
+        write_atomic(group_dataset(result, runs, {}), paths[-1])
+    merged = merge_groups(paths, {"claim": "tiny"})
+    assert merged.sizes["run"] == 4
+    assert sorted(set(merged["weight_decay"].values)) == [0.1, 1.0]
+    assert merged.attrs["training_seconds"] > 0
+
+
+def test_incomplete_files_are_refused(tmp_path, trained):
+    result, runs = trained[0]
+    dataset = group_dataset(result, runs, {})
+    dataset.to_netcdf(tmp_path / "plain.nc")  # written without the completion mark
+    with pytest.raises(IncompleteResultError, match="incomplete"):
+        read_complete(tmp_path / "plain.nc")
+    (tmp_path / "torn.nc").write_bytes(b"CDF\x01 torn")
+    with pytest.raises(IncompleteResultError, match="not a readable|incomplete"):
+        read_complete(tmp_path / "torn.nc")
+    with pytest.raises(IncompleteResultError, match="no such"):
+        read_complete(tmp_path / "missing.nc")

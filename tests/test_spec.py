@@ -1,0 +1,133 @@
+import subprocess
+import sys
+
+import pytest
+
+from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups
+from grokrepro.spec.runs import datasets
+from helpers import TINY, tiny_spec, write_spec
+
+
+def test_shipped_specs_validate():
+    from pathlib import Path
+
+    specs = sorted(Path(__file__).resolve().parents[1].glob("specs/*.yaml"))
+    assert specs
+    for path in specs:
+        for scale in ("smoke", "default", "paper"):
+            assert load_spec(path, scale).scale == scale
+
+
+def mutate(path_to_value):
+    raw = tiny_spec()
+    *parents, last = path_to_value[0]
+    target = raw
+    for key in parents:
+        target = target[key]
+    if path_to_value[1] is DELETE:
+        del target[last]
+    else:
+        target[last] = path_to_value[1]
+    return raw
+
+
+DELETE = object()
+
+# (where, new value, field named in the message, words expected in the message)
+BAD_SPECS = [
+    (("task", "colour"), "red", "task.colour", "Extra inputs"),
+    (("task", "train_fraction"), 1.5, "task.train_fraction", "1.5"),
+    (("task", "train_fraction"), 0.0, "task.train_fraction", "greater than 0"),
+    (("task", "prime"), 1, "task.prime", "greater than or equal to 2"),
+    (("task", "prime"), 12, "task.prime", "not a prime"),
+    (("task", "operation"), "x*y+1", "task.operation", "x*y+1"),
+    (("train", "steps"), -5, "train.steps", "-5"),
+    (("train", "steps"), "many", "train.steps", "'many'"),
+    (("model", "hidden"), DELETE, "model.hidden", "missing"),
+    (("sweep",), {"optimizer.weight_decay": []}, "sweep.optimizer.weight_decay", "expands to nothing"),
+    (("sweep",), {"optimizer.lr": [1e-3, -1.0]}, "optimizer.lr", "-1.0"),
+    (("sweep",), {"nonsense": [1]}, "sweep.nonsense", "section.field"),
+    (("checks",), [{"name": "X", "kind": "nope", "statement": "s"}], "checks.0.kind", "unknown check"),
+    (("checks",), [{"name": "X", "kind": "delayed_generalisation", "statement": "s", "params": {"fit": 1}}],
+     "fit", "Extra inputs"),
+    (("checks",), [{"name": "X", "kind": "delayed_generalisation", "statement": "s", "where": {"lr": 1}}],
+     "checks.0.where", "not sweep axes"),
+    (("seeds",), {"development": [1], "verdict": [1, 2]}, "seeds", "fresh"),
+    (("scales", "smoke"), {"train": {"log_every": 0}}, "train.log_every", "scale smoke"),
+    (("scales",), {"smoke": {}, "default": {}}, "scales", "paper"),
+    (("optimizer", "betas"), [0.9, 1.5], "optimizer.betas", "[0, 1)"),
+]
+
+
+@pytest.mark.parametrize("change, value, field, words", BAD_SPECS, ids=[b[2] + ":" + b[3] for b in BAD_SPECS])
+def test_bad_spec_names_file_field_and_value(tmp_path, change, value, field, words):
+    path = write_spec(tmp_path, mutate((change, value)))
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert field in message
+    assert words in message
+
+
+def test_broken_yaml_reports_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("claim: tiny\ntask: [unclosed\n")
+    with pytest.raises(SpecError, match=r"broken.yaml: not valid YAML \(line \d+"):
+        load_spec(path)
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("claim: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(path)
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match="not found"):
+        load_spec("does/not/exist.yaml")
+
+
+def test_validate_command_exits_nonzero_without_traceback(tmp_path):
+    bad = tiny_spec()
+    bad["train"] = {**bad["train"], "steps": -1}
+    path = write_spec(tmp_path, bad)
+    done = subprocess.run([sys.executable, "-m", "grokrepro.cli", "validate", str(path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert "train.steps" in done.stderr and "Traceback" not in done.stderr
+    good = write_spec(tmp_path, tiny_spec(), "good.yaml")
+    done = subprocess.run([sys.executable, "-m", "grokrepro.cli", "validate", str(good)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_scale_overrides_only_what_they_change(tmp_path):
+    raw = tiny_spec(scales={"smoke": {"train": {"steps": 7}}, "default": {},
+                            "paper": {"model": {"kind": "nanda_transformer", "d_model": 8, "n_heads": 2, "d_mlp": 8}}})
+    path = write_spec(tmp_path, raw)
+    smoke, paper = load_spec(path, "smoke"), load_spec(path, "paper")
+    assert smoke.train.steps == 7 and smoke.train.log_every == TINY["train"]["log_every"]
+    assert paper.model.kind == "nanda_transformer"  # switching kind replaces the section
+
+
+def test_run_ids_are_hashes_of_resolved_config(tmp_path):
+    spec = load_spec(write_spec(tmp_path, tiny_spec()))
+    runs = expand_runs(spec)
+    assert len(runs) == 2 * 2
+    assert len({r.run_id for r in runs}) == 4
+    again = expand_runs(load_spec(write_spec(tmp_path, tiny_spec(), "copy.yaml")))
+    assert [r.run_id for r in runs] == [r.run_id for r in again]
+    changed = tiny_spec()
+    changed["train"] = {**changed["train"], "steps": 31}
+    assert expand_runs(load_spec(write_spec(tmp_path, changed, "c.yaml")))[0].run_id != runs[0].run_id
+
+
+def test_groups_join_runs_that_differ_only_per_run(tmp_path):
+    raw = tiny_spec(sweep={"optimizer.weight_decay": [0.1, 1.0], "task.train_fraction": [0.3, 0.5]})
+    spec = load_spec(write_spec(tmp_path, raw))
+    groups = training_groups(expand_runs(spec))
+    assert len(groups) == 2  # one per training fraction; weight decays and seeds vmapped together
+    assert all(len(g) == 4 for g in groups.values())
+    assert len(datasets(expand_runs(spec))) == 4  # 2 fractions x 2 seeds, split per run seed

@@ -1,0 +1,133 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+import grokrepro.train.ensemble as ensemble
+from grokrepro.models import build_model
+from grokrepro.spec import expand_runs
+from grokrepro.tasks import make_dataset
+from grokrepro.train import NOT_REACHED, EnsembleTrainer
+from helpers import resolved, tiny_spec
+
+
+def tiny_runs(**changes):
+    raw = tiny_spec(**changes)
+    return expand_runs(resolved(raw))
+
+
+def datasets_for(runs):
+    return [make_dataset(r.task, r.split_seed) for r in runs]
+
+
+def plain_loop(run, dataset):
+    """A reference: one run, torch.optim.AdamW, LambdaLR warm-up, full batch."""
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, dataset.n_symbols)
+    opt = run.optimizer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps,
+                                  weight_decay=opt.weight_decay)
+    warmup = opt.warmup_steps
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
+    x = torch.as_tensor(dataset.inputs[dataset.train_index])
+    y = torch.as_tensor(dataset.labels[dataset.train_index])
+    losses = []
+    for _ in range(run.train.steps):
+        loss = F.cross_entropy(model(x), y)
+        losses.append(loss.item())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model, np.array(losses)
+
+
+def test_vmapped_group_matches_plain_single_runs():
+    runs = tiny_runs(sweep={"optimizer.weight_decay": [0.1, 1.0], "optimizer.lr": [1e-2, 3e-3]})
+    runs = [r for r in runs if r.task.train_fraction == 0.5][:4]
+    trainer = EnsembleTrainer(runs, datasets_for(runs))
+    result = trainer.run(progress=False)
+    steps = list(result.steps)
+    for k, (run, dataset) in enumerate(zip(runs, datasets_for(runs))):
+        model, losses = plain_loop(run, dataset)
+        for name, parameter in model.named_parameters():
+            torch.testing.assert_close(trainer.params[name][k], parameter.detach(), rtol=1e-4, atol=1e-5)
+        logged = [s for s in steps if s < run.train.steps]
+        np.testing.assert_allclose(result.metrics["train_loss"][k, : len(logged)], losses[logged], rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", ["full", 8])
+def test_resume_after_interruption_is_exact(tmp_path, monkeypatch, batch_size):
+    optimizer = {**tiny_spec()["optimizer"], "batch_size": batch_size}
+    runs = tiny_runs(optimizer=optimizer)
+    runs = [r for r in runs if r.optimizer.weight_decay == 0.1]
+    uninterrupted = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
+
+    real_save, saves = ensemble.save_atomic, []
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        saves.append(state["step"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt  # killed right after the checkpoint at step 20
+
+    checkpoint = tmp_path / "group.pt"
+    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
+    monkeypatch.setattr(ensemble, "save_atomic", real_save)
+    resumed = EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
+    assert saves == [10, 20]
+    for name in uninterrupted.metrics:
+        np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
+
+
+def test_corrupt_checkpoint_falls_back_to_previous(tmp_path, capsys):
+    runs = [r for r in tiny_runs() if r.optimizer.weight_decay == 0.1]
+    checkpoint = tmp_path / "group.pt"
+    reference = EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
+    checkpoint.write_bytes(b"torn write")
+    again = EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
+    assert "unreadable" in capsys.readouterr().err
+    np.testing.assert_array_equal(again.metrics["test_acc"], reference.metrics["test_acc"])
+
+
+def test_nan_marks_only_that_run_diverged():
+    runs = [r for r in tiny_runs() if r.optimizer.weight_decay == 0.1]
+    trainer = EnsembleTrainer(runs, datasets_for(runs))
+    healthy = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
+    first = next(iter(trainer.params))
+    trainer.params[first][0] = float("nan")
+    result = trainer.run(progress=False)
+    assert result.diverged_at[0] == 0 and result.diverged_at[1] == NOT_REACHED
+    assert np.isnan(result.metrics["train_loss"][0, 1:]).all()
+    np.testing.assert_allclose(result.metrics["train_loss"][1], healthy.metrics["train_loss"][1], rtol=1e-6)
+
+
+def test_early_stop_is_recorded():
+    threshold, patience = 1e-6, 10  # any correct test answer; deterministic given the seeds
+    train = {**tiny_spec()["train"], "early_stop": {"enabled": True, "test_acc": threshold, "patience": patience}}
+    runs = [r for r in tiny_runs(train=train) if r.optimizer.weight_decay == 0.1]
+    result = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
+    assert (result.stopped_at != NOT_REACHED).any()
+    for k, stop in enumerate(result.stopped_at):
+        test_acc = result.metrics["test_acc"][k]
+        if stop == NOT_REACHED:
+            assert not np.isnan(test_acc).any()
+            continue
+        held = (result.steps >= stop - patience) & (result.steps <= stop)
+        assert (test_acc[held] >= threshold).all()
+        assert np.isnan(test_acc[result.steps > stop]).all()
+        assert not np.isnan(test_acc[result.steps <= stop]).any()
+
+
+@pytest.mark.parametrize("kind", [{"kind": "nanda_transformer", "d_model": 8, "n_heads": 2, "d_mlp": 16},
+                                  {"kind": "power_transformer", "d_model": 8, "n_heads": 2, "n_layers": 2}])
+def test_transformers_train_under_vmap(kind):
+    train = {**tiny_spec()["train"], "steps": 5}
+    runs = [r for r in tiny_runs(model=kind, train=train) if r.optimizer.weight_decay == 0.1]
+    result = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
+    assert np.isfinite(result.metrics["train_loss"][:, -1]).all()
+    assert result.metrics["train_loss"][0, 0] == pytest.approx(math.log(11), rel=0.3)
