@@ -76,3 +76,11 @@ def test_split_is_deterministic_disjoint_and_nested(tmp_path):
     first.save(tmp_path / "d.npz")
     loaded = Dataset.load(tmp_path / "d.npz")
     assert np.array_equal(loaded.train_index, first.train_index) and loaded.n_symbols == 13
+
+
+def test_bitwise_xor_labels():
+    from grokrepro.spec.schema import BitwiseTask
+
+    data = make_dataset(BitwiseTask(kind="bitwise", bits=5, train_fraction=0.8), split_seed=0)
+    assert data.n_symbols == 32 and len(data.labels) == 1024
+    assert all(int(a) ^ int(b) == int(label) for (a, b), label in zip(data.inputs, data.labels))

@@ -131,3 +131,13 @@ def test_transformers_train_under_vmap(kind):
     result = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
     assert np.isfinite(result.metrics["train_loss"][:, -1]).all()
     assert result.metrics["train_loss"][0, 0] == pytest.approx(math.log(11), rel=0.3)
+
+
+def test_lmn_probe_is_logged_at_its_steps():
+    train = {**tiny_spec()["train"], "probes": [{"kind": "lmn", "every": 10, "samples": 12}]}
+    model = {"kind": "mlp", "embed_dim": 8, "hidden": 16, "hidden_layers": 2, "activation": "silu"}
+    runs = [r for r in tiny_runs(train=train, model=model) if r.optimizer.weight_decay == 0.1]
+    result = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
+    due = result.steps % 10 == 0
+    assert np.isfinite(result.metrics["lmn"][:, due]).all() and (result.metrics["lmn"][:, due] >= 1).all()
+    assert np.isnan(result.metrics["lmn"][:, ~due]).all()

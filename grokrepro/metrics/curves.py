@@ -20,6 +20,7 @@ UNITS = {
     "train_acc": ("1", "accuracy on the training set"),
     "test_acc": ("1", "accuracy on the held-out pairs"),
     "param_norm": ("1", "L2 norm of all parameters"),
+    "lmn": ("1", "linear mapping number, first hidden layer to logits"),
 }
 
 

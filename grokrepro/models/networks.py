@@ -27,11 +27,18 @@ class EmbeddingMLP(nn.Module):
         self.readout = nn.Linear(hidden, n_symbols)
         self.activation = ACTIVATIONS[activation]
 
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        x = self.embed(pairs).flatten(-2)
-        for layer in self.hidden:
+    def first_hidden(self, pairs: torch.Tensor) -> torch.Tensor:
+        """Activations of the first hidden layer (where the LMN probe starts)."""
+        return self.activation(self.hidden[0](self.embed(pairs).flatten(-2)))
+
+    def from_first_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """The map from first-hidden-layer activations to the logits."""
+        for layer in self.hidden[1:]:
             x = self.activation(layer(x))
         return self.readout(x)
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.from_first_hidden(self.first_hidden(pairs))
 
 
 def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:

@@ -38,7 +38,7 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     return SpecError(head)
 
 
-_TAGS = {"modular", "permutation", "mlp", "nanda_transformer", "power_transformer"}
+_TAGS = {"modular", "permutation", "bitwise", "mlp", "nanda_transformer", "power_transformer"}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

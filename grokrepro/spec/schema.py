@@ -52,7 +52,17 @@ class PermutationTask(Strict):
     split_seed: Union[int, Literal["run"]] = "run"
 
 
-Task = Annotated[Union[ModularTask, PermutationTask], Field(discriminator="kind")]
+class BitwiseTask(Strict):
+    """Bitwise operations on `bits`-bit integers (Liu et al. 2023 use 5-bit XOR)."""
+
+    kind: Literal["bitwise"]
+    operation: Literal["xor"] = "xor"
+    bits: int = Field(default=5, ge=1, le=8)
+    train_fraction: float = Field(gt=0, le=1)
+    split_seed: Union[int, Literal["run"]] = "run"
+
+
+Task = Annotated[Union[ModularTask, PermutationTask, BitwiseTask], Field(discriminator="kind")]
 
 
 class MLP(Strict):
@@ -133,6 +143,15 @@ class EarlyStop(Strict):
     patience: int = Field(default=500, gt=0)
 
 
+class Probe(Strict):
+    """A costlier measurement taken at logged steps that are multiples of `every`."""
+
+    kind: Literal["lmn"]
+    every: int = Field(gt=0)
+    # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
+    samples: int = Field(default=100, ge=2)
+
+
 class Train(Strict):
     steps: int = Field(gt=0)
     # Metrics are logged every `log_every` steps and at `log_points` log-spaced steps besides.
@@ -143,6 +162,7 @@ class Train(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Runs per vmapped process; larger groups are split.
     max_group_size: int = Field(default=64, gt=0)
+    probes: list[Probe] = Field(default_factory=list)
 
 
 class Seeds(Strict):

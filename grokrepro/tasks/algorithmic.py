@@ -1,4 +1,5 @@
-"""Algorithmic datasets of Power et al.: binary operations on Z_p and on the symmetric group S_n.
+"""Algorithmic datasets: binary operations on Z_p and on the symmetric group S_n (Power et al.), and
+bitwise XOR (Liu et al.).
 
 A dataset is every pair (a, b) the operation is defined on, labelled a∘b. Splits come from one seeded
 permutation of the pairs, so a smaller training set drawn with the same seed is nested in a larger one.
@@ -95,6 +96,10 @@ def make_dataset(task, split_seed: int) -> Dataset:
     if task.kind == "modular":
         inputs, labels = _modular_table(task.operation, task.prime)
         n_symbols = task.prime
+    elif task.kind == "bitwise":
+        n_symbols = 2**task.bits
+        a, b = (grid.ravel() for grid in np.meshgrid(np.arange(n_symbols), np.arange(n_symbols), indexing="ij"))
+        inputs, labels = np.stack([a, b], axis=1).astype(np.int64), (a ^ b).astype(np.int64)
     else:
         inputs, labels = _permutation_table(task.operation, task.degree)
         n_symbols = len(permutations(task.degree))

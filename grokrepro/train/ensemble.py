@@ -18,6 +18,7 @@ from tqdm import tqdm
 from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
 from grokrepro.train.checkpoint import load_latest, save_atomic
+from grokrepro.train.probes import PROBES, probe_samples
 from grokrepro.train.schedule import log_steps
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
@@ -86,6 +87,12 @@ class EnsembleTrainer:
         self.full_batch = self.batch_size == n_train
         self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points)
 
+        self.probes, self.probe_inputs = first.train.probes, []
+        if self.probes:
+            self.probe_model = build_model(first.model, n_symbols).to(self.device)
+            self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
+                                 for p in self.probes]
+
         self._grad_step = vmap(grad_and_value(self._loss, has_aux=True))
         self._forward = vmap(self._logits)
 
@@ -151,6 +158,20 @@ class EnsembleTrainer:
         return (torch.gather(self.train_x, 1, index[..., None].expand(-1, -1, 2)),
                 torch.gather(self.train_y, 1, index))
 
+    def _run_probes(self, step: int, logged: np.ndarray) -> dict[str, np.ndarray]:
+        """Probe values per run at this step (NaN where a probe is not due or the run is not logged)."""
+        values = {}
+        for probe, inputs in zip(self.probes, self.probe_inputs):
+            column = np.full(len(self.runs), np.nan)
+            if step % probe.every == 0 or step == self.train.steps:
+                for k in np.nonzero(logged)[0]:
+                    with torch.no_grad():
+                        for name, parameter in self.probe_model.named_parameters():
+                            parameter.copy_(self.params[name][k])
+                    column[k] = PROBES[probe.kind](self.probe_model, inputs[k])
+            values[probe.kind] = column
+        return values
+
     def _param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
 
@@ -162,7 +183,8 @@ class EnsembleTrainer:
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
-        metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in METRICS}
+        names = list(METRICS) + [p.kind for p in self.probes]
+        metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in names}
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
         stopped_at = np.full(n_runs, NOT_REACHED)
         held_since = np.full(n_runs, NOT_REACHED)
@@ -207,6 +229,8 @@ class EnsembleTrainer:
                 logged &= stopped_at == NOT_REACHED
                 for name, value in values.items():
                     metrics[name][logged, column] = value.detach().cpu().numpy()[logged]
+                for name, value in self._run_probes(step, logged).items():
+                    metrics[name][logged, column] = value[logged]
                 if early.enabled:
                     held = values["test_acc"].cpu().numpy() >= early.test_acc
                     held_since = np.where(held, np.where(held_since == NOT_REACHED, step, held_since),
