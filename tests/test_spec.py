@@ -47,6 +47,8 @@ BAD_SPECS = [
     (("sweep",), {"optimizer.weight_decay": []}, "sweep.optimizer.weight_decay", "expands to nothing"),
     (("sweep",), {"optimizer.lr": [1e-3, -1.0]}, "optimizer.lr", "-1.0"),
     (("sweep",), {"nonsense": [1]}, "sweep.nonsense", "section.field"),
+    (("sweep",), {"task": [{"prime": 13}]}, "sweep.task.0", "each with a 'name'"),
+    (("sweep",), {"task": [{"name": "xor", "kind": "bitwise", "bits": 9, "train_fraction": 0.5}]}, "task.bits", "9"),
     (("checks",), [{"name": "X", "kind": "nope", "statement": "s"}], "checks.0.kind", "unknown check"),
     (("checks",), [{"name": "X", "kind": "delayed_generalisation", "statement": "s", "params": {"fit": 1}}],
      "fit", "Extra inputs"),
@@ -131,3 +133,24 @@ def test_groups_join_runs_that_differ_only_per_run(tmp_path):
     assert len(groups) == 2  # one per training fraction; weight decays and seeds vmapped together
     assert all(len(g) == 4 for g in groups.values())
     assert len(datasets(expand_runs(spec))) == 4  # 2 fractions x 2 seeds, split per run seed
+
+
+def test_section_variants_sweep_whole_tasks(tmp_path):
+    raw = tiny_spec(sweep={"task": [{"name": "add", "prime": 13},
+                                    {"name": "xor", "kind": "bitwise", "bits": 3, "train_fraction": 0.5}]})
+    raw["checks"][0]["where"] = {"task": "xor"}
+    runs = expand_runs(load_spec(write_spec(tmp_path, raw)))
+    assert [r.coords["task"] for r in runs] == ["add", "add", "xor", "xor"]
+    assert runs[0].task.prime == 13 and runs[0].task.operation == "x+y"
+    assert runs[2].task.kind == "bitwise" and runs[2].task.bits == 3
+    assert len(training_groups(runs)) == 2
+
+
+def test_a_list_of_grids_runs_their_union(tmp_path):
+    raw = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1, 1.0], "train.steps": [30]},
+                           {"optimizer.weight_decay": [0.5], "train.steps": [60]}])
+    runs = expand_runs(load_spec(write_spec(tmp_path, raw)))
+    assert [(r.optimizer.weight_decay, r.train.steps) for r in runs[::2]] == [(0.1, 30), (1.0, 30), (0.5, 60)]
+    bad = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1]}, {"train.steps": [60]}])
+    with pytest.raises(SpecError, match="sweep.1.*same axes"):
+        load_spec(write_spec(tmp_path, bad, "bad.yaml"))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grokrepro.figures import grokking
+from grokrepro.figures import grokking, lmn_compression
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
 
-CLAIM_FIGURES = {"grokking": grokking}
+CLAIM_FIGURES = {"grokking": grokking, "lmn_compression": lmn_compression}
 
 
 def figure_names(claim: str) -> tuple[str, ...]:

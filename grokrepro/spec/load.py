@@ -68,35 +68,67 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def set_path(config: dict, dotted: str, value: Any) -> dict:
-    section, _, key = dotted.partition(".")
+def merge_section(base: dict, override: dict) -> dict:
+    """A partial section over a base one; a different `kind` replaces the section instead of merging."""
+    switches_kind = "kind" in override and override["kind"] != base.get("kind")
+    return dict(override) if switches_kind else deep_merge(base, override)
+
+
+def set_path(config: dict, axis: str, value: Any) -> dict:
+    """Apply one sweep value: 'section.field' sets a field; a bare section name merges a named variant."""
+    section, _, key = axis.partition(".")
     updated = copy.deepcopy(config)
-    updated[section] = {**updated[section], key: value}
+    if key:
+        updated[section] = {**updated[section], key: value}
+    else:
+        variant = {k: v for k, v in value.items() if k != "name"}
+        updated[section] = merge_section(updated[section], variant)
     return updated
 
 
-def sweep_points(sweep: dict[str, list]) -> list[dict[str, Any]]:
-    """Cartesian product of the sweep axes, in the order the spec lists them."""
-    axes = list(sweep)
-    return [dict(zip(axes, values)) for values in itertools.product(*(sweep[a] for a in axes))]
+def axis_coordinate(axis: str, value: Any) -> tuple[str, Any]:
+    """The coordinate a sweep axis becomes on `run`: the field name, or the section name and variant name."""
+    section, _, key = axis.partition(".")
+    return (key, value) if key else (section, value["name"])
+
+
+def sweep_points(grids: list[dict[str, list]]) -> list[dict[str, Any]]:
+    """Each grid's cartesian product, in the order the spec lists grids and axes, concatenated."""
+    return [dict(zip(grid, values)) for grid in grids for values in itertools.product(*grid.values())]
 
 
 SWEEPABLE_SECTIONS = ("task", "model", "optimizer", "train")
 
 
-def _check_sweep(path: Path, where: str, sweep: dict[str, list]) -> None:
+def _check_sweep(path: Path, where: str, grids: list[dict[str, list]], as_list: bool) -> None:
+    if not grids:
+        raise SpecError(f"{path}{where}: field 'sweep' = []: the sweep grid expands to nothing")
+    for index, grid in enumerate(grids):
+        _check_grid(path, where, grid, f"sweep.{index}" if as_list else "sweep")
+        if set(grid) != set(grids[0]):
+            raise SpecError(f"{path}{where}: field 'sweep.{index}' has axes {sorted(grid)}; every grid must "
+                            f"sweep the same axes as the first ({sorted(grids[0])})")
+
+
+def _check_grid(path: Path, where: str, sweep: dict[str, list], field: str) -> None:
     short_names = {}
     for axis, values in sweep.items():
         section, _, key = axis.partition(".")
-        if section not in SWEEPABLE_SECTIONS or not key or "." in key:
+        if section not in SWEEPABLE_SECTIONS or "." in key:
             raise SpecError(
-                f"{path}{where}: field 'sweep.{axis}': a sweep axis is 'section.field' with section one of "
-                f"{list(SWEEPABLE_SECTIONS)}"
+                f"{path}{where}: field '{field}.{axis}': a sweep axis is 'section.field', or a section name with "
+                f"named variants, with section one of {list(SWEEPABLE_SECTIONS)}"
             )
         if not values:
-            raise SpecError(f"{path}{where}: field 'sweep.{axis}' = []: the sweep grid expands to nothing")
+            raise SpecError(f"{path}{where}: field '{field}.{axis}' = []: the sweep grid expands to nothing")
+        if not key:
+            for index, variant in enumerate(values):
+                if not isinstance(variant, dict) or not isinstance(variant.get("name"), str):
+                    raise SpecError(f"{path}{where}: field '{field}.{axis}.{index}' = {variant!r}: a section axis "
+                                    "takes mappings, each with a 'name'")
+            key = section
         if key in short_names:
-            raise SpecError(f"{path}{where}: field 'sweep.{axis}': axis name '{key}' repeats ({short_names[key]})")
+            raise SpecError(f"{path}{where}: field '{field}.{axis}': axis name '{key}' repeats ({short_names[key]})")
         short_names[key] = axis
 
 
@@ -109,13 +141,11 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     where = "" if base_only else f" (scale {scale})"
     merged = {}
     for section in ("task", "model", "optimizer", "train", "seeds"):
-        base, override = getattr(spec_file, section), getattr(block, section)
-        # A scale that switches the kind (another model, say) replaces the section instead of merging
-        # into fields the new kind does not have.
-        switches_kind = "kind" in override and override["kind"] != base.get("kind")
-        merged[section] = dict(override) if switches_kind else deep_merge(base, override)
+        merged[section] = merge_section(getattr(spec_file, section), getattr(block, section))
     sweep = block.sweep if block.sweep is not None else spec_file.sweep
-    _check_sweep(path, where, sweep)
+    as_list = isinstance(sweep, list)
+    sweep = sweep if as_list else [sweep]
+    _check_sweep(path, where, sweep, as_list)
     data = dict(
         claim=spec_file.claim,
         paper=spec_file.paper,
@@ -147,7 +177,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
 def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:
     from grokrepro.claims.registry import CHECKS
 
-    axes = {axis.partition(".")[2] for axis in resolved.sweep}
+    axes = {axis.partition(".")[2] or axis for axis in resolved.sweep[0]}
     for index, check in enumerate(resolved.checks):
         field = f"checks.{index}"
         if check.kind not in CHECKS:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from grokrepro.spec.load import set_path, sweep_points
+from grokrepro.spec.load import axis_coordinate, set_path, sweep_points
 from grokrepro.spec.schema import Model, Optimizer, ResolvedSpec, Task, Train
 from pydantic import TypeAdapter
 
@@ -77,7 +77,7 @@ def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig
         config = base
         for axis, value in point.items():
             config = set_path(config, axis, value)
-        coords = {axis.partition(".")[2]: value for axis, value in point.items()}
+        coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
         for seed in seeds:
             resolved = dict(config, seed=seed)
             runs.append(

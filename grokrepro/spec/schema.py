@@ -197,7 +197,7 @@ class ScaleBlock(Strict):
     model: dict[str, Any] = Field(default_factory=dict)
     optimizer: dict[str, Any] = Field(default_factory=dict)
     train: dict[str, Any] = Field(default_factory=dict)
-    sweep: dict[str, list[Any]] | None = None
+    sweep: dict[str, list[Any]] | list[dict[str, list[Any]]] | None = None
     seeds: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -211,7 +211,8 @@ class SpecFile(Strict):
     model: dict[str, Any]
     optimizer: dict[str, Any]
     train: dict[str, Any]
-    sweep: dict[str, list[Any]] = Field(default_factory=dict)
+    # One grid (a mapping of axes to values) or a list of grids over the same axes, whose union is run.
+    sweep: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(default_factory=dict)
     seeds: dict[str, Any]
     checks: list[Check] = Field(min_length=1)
     scales: dict[Literal[SCALES], ScaleBlock]
@@ -239,6 +240,6 @@ class ResolvedSpec(Strict):
     model: Model
     optimizer: Optimizer
     train: Train
-    sweep: dict[str, list[Any]]
+    sweep: list[dict[str, list[Any]]]  # always a list of grids once resolved
     seeds: Seeds
     checks: list[Check]
