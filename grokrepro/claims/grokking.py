@@ -7,7 +7,7 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
+from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
 from grokrepro.metrics import bootstrap, first_step_reaching, interval, value_at_step
 
 
@@ -76,17 +76,12 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
     threshold = params.min_delay_span
     if params.axis not in runs.coords:
         return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
-    values = np.sort(np.unique(runs[params.axis].values))[::-1]  # most data first
-    seeds = np.unique(runs["seed"].values)
     t_fit, t_gen = fit_and_generalise(runs, params)
-    # (seed, value) tables; NaN where a seed lacks that value (e.g. it diverged)
-    delays = np.full((len(seeds), len(values)), np.nan)
-    fits = np.full_like(delays, np.nan)
-    for k in range(runs.sizes["run"]):
-        i = np.searchsorted(seeds, runs["seed"].values[k])
-        j = int(np.nonzero(values == runs[params.axis].values[k])[0][0])
-        delays[i, j] = t_gen[k] - t_fit[k] if np.isfinite(t_fit[k]) else np.inf
-        fits[i, j] = t_fit[k]
+    delay = np.where(np.isfinite(t_fit), t_gen - t_fit, np.inf)
+    values, seeds, delays = seed_table(runs, params.axis, delay)
+    fits = seed_table(runs, params.axis, t_fit)[2]
+    # columns from most data to least
+    values, delays, fits = values[::-1], delays[:, ::-1], fits[:, ::-1]
     complete = ~np.isnan(delays).any(axis=1)
     delays, fits, seeds = delays[complete], fits[complete], seeds[complete]
     if len(values) < params.min_values or len(seeds) < params.min_seeds:

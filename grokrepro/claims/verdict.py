@@ -89,3 +89,17 @@ def healthy_runs(curves: xr.Dataset) -> tuple[xr.Dataset, int]:
     """Runs that never diverged, and how many did."""
     ok = curves["diverged_at"].values < 0
     return curves.isel(run=np.nonzero(ok)[0]), int((~ok).sum())
+
+
+def seed_table(runs: xr.Dataset, axis: str, per_run: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrange a per-run quantity as a (seed, axis value) table, NaN where a seed lacks a value.
+
+    Returns (axis values ascending, seeds, table)."""
+    values = np.unique(runs[axis].values)
+    seeds = np.unique(runs["seed"].values)
+    table = np.full((len(seeds), len(values)), np.nan)
+    for k in range(runs.sizes["run"]):
+        i = np.searchsorted(seeds, runs["seed"].values[k])
+        j = np.searchsorted(values, runs[axis].values[k])
+        table[i, j] = per_run[k]
+    return values, seeds, table

@@ -45,11 +45,14 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
         "split_seed": ("run", np.array([r.split_seed for r in runs], dtype=np.int64)),
         "lr": ("run", np.array([r.optimizer.lr for r in runs])),
         "weight_decay": ("run", np.array([r.optimizer.weight_decay for r in runs])),
-        "init_scale": ("run", np.array([r.model.init_scale for r in runs])),
-        "train_fraction": ("run", np.array([r.task.train_fraction for r in runs])),
         "budget_steps": ("run", np.array([r.train.steps for r in runs], dtype=np.int64)),
         "config": ("run", [json.dumps(r.resolved(), sort_keys=True) for r in runs]),
     }
+    # Per-run settings of the model and task, whatever their kind (alpha, init_scale, train_fraction, ...).
+    for section, field in (("model", "init_scale"), ("model", "alpha"), ("model", "epsilon"),
+                           ("task", "train_fraction"), ("task", "n_train")):
+        if hasattr(getattr(runs[0], section), field):
+            coords[field] = ("run", np.array([getattr(getattr(r, section), field) for r in runs]))
     for axis in runs[0].coords:
         if axis not in coords:
             coords[axis] = ("run", np.array([r.coords[axis] for r in runs]))

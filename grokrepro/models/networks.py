@@ -130,15 +130,24 @@ class PowerTransformer(nn.Module):
         return self.readout(x[..., -1, :])
 
 
-def build_model(config, n_symbols: int) -> nn.Module:
-    """Build from a spec's model section; init_scale multiplies every initial parameter."""
+def build_model(config, n_symbols: int = 0, input_dim: int = 0) -> nn.Module:
+    """Build from a spec's model section; init_scale multiplies every initial parameter.
+
+    Classification models take the number of symbols; regression models the input dimension."""
+    from grokrepro.models.lazy import LazyQuadratic
+
     arguments = config.model_dump(exclude={"kind", "init_scale"})
-    model = {"mlp": EmbeddingMLP, "nanda_transformer": NandaTransformer,
-             "power_transformer": PowerTransformer}[config.kind](n_symbols, **arguments)
+    if config.kind == "lazy_quadratic":
+        model = LazyQuadratic(input_dim, **arguments)
+    else:
+        model = {"mlp": EmbeddingMLP, "nanda_transformer": NandaTransformer,
+                 "power_transformer": PowerTransformer}[config.kind](n_symbols, **arguments)
     if config.init_scale != 1.0:
         with torch.no_grad():
             for parameter in model.parameters():
                 parameter.mul_(config.init_scale)
+    if hasattr(model, "remember_initial"):
+        model.remember_initial()
     return model
 
 

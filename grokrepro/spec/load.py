@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     return SpecError(head)
 
 
-_TAGS = {"modular", "permutation", "bitwise", "mlp", "nanda_transformer", "power_transformer"}
+_TAGS = {"modular", "permutation", "bitwise", "gaussian_regression", "lazy_quadratic", "mlp", "nanda_transformer", "power_transformer"}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -89,7 +90,10 @@ def set_path(config: dict, axis: str, value: Any) -> dict:
 def axis_coordinate(axis: str, value: Any) -> tuple[str, Any]:
     """The coordinate a sweep axis becomes on `run`: the field name, or the section name and variant name."""
     section, _, key = axis.partition(".")
-    return (key, value) if key else (section, value["name"])
+    if not key:
+        return section, value["name"]
+    # netCDF coordinates hold scalars: a swept list or mapping is recorded as its JSON text
+    return key, value if isinstance(value, (int, float, str, bool)) else json.dumps(value, sort_keys=True)
 
 
 def sweep_points(grids: list[dict[str, list]]) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 # Fields that may differ between the runs of one vmapped group: they change values, not shapes.
 PER_RUN_FIELDS = {
     "optimizer": ("lr", "weight_decay"),
-    "model": ("init_scale",),
+    "model": ("init_scale", "alpha", "epsilon"),
 }
 
 _TASK = TypeAdapter(Task)

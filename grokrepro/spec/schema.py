@@ -62,7 +62,20 @@ class BitwiseTask(Strict):
     split_seed: Union[int, Literal["run"]] = "run"
 
 
-Task = Annotated[Union[ModularTask, PermutationTask, BitwiseTask], Field(discriminator="kind")]
+class GaussianRegressionTask(Strict):
+    """Kumar et al. 2024: x ~ N(0, I/D), y = ½(β·x)² with β ~ N(0, I_D); P training and n_test test points."""
+
+    kind: Literal["gaussian_regression"]
+    target: Literal["quadratic"] = "quadratic"
+    dim: int = Field(gt=0)
+    n_train: int = Field(gt=0)
+    n_test: int = Field(default=1000, gt=0)
+    # draws β and the points; "run" = the run's seed
+    split_seed: Union[int, Literal["run"]] = "run"
+
+
+Task = Annotated[Union[ModularTask, PermutationTask, BitwiseTask, GaussianRegressionTask],
+                 Field(discriminator="kind")]
 
 
 class MLP(Strict):
@@ -106,12 +119,27 @@ class PowerTransformer(Strict):
         return self
 
 
-Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer], Field(discriminator="kind")]
+class LazyQuadratic(Strict):
+    """Kumar et al. 2024: f = (α/N) Σ φ(w_i·x), φ(h) = h + (ε/2)h², readouts fixed to 1, W ~ N(0, 1)."""
+
+    kind: Literal["lazy_quadratic"]
+    width: int = Field(gt=0)
+    alpha: float = Field(default=1.0, gt=0)
+    epsilon: float = Field(default=0.0, ge=0)
+    # Train α[f(θ) − f(θ₀)], so that the output starts at zero whatever α is.
+    centred: bool = True
+    init_scale: float = Field(default=1.0, gt=0)
+
+
+Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic], Field(discriminator="kind")]
 
 
 class Optimizer(Strict):
-    kind: Literal["adamw"] = "adamw"
+    # "sgd": plain (full-batch) gradient descent; betas, eps and warm-up are then unused.
+    kind: Literal["adamw", "sgd"] = "adamw"
     lr: float = Field(gt=0)
+    # Each run's learning rate is lr · α^lr_alpha_power (Kumar et al.: η = η₀/α², power −2).
+    lr_alpha_power: float = 0.0
     weight_decay: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = Field(default=1e-8, gt=0)
@@ -146,7 +174,7 @@ class EarlyStop(Strict):
 class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
-    kind: Literal["lmn"]
+    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression"]
     every: int = Field(gt=0)
     # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
     samples: int = Field(default=100, ge=2)

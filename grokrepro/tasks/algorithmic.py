@@ -8,7 +8,7 @@ permutation of the pairs, so a smaller training set drawn with the same seed is 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -70,20 +70,27 @@ def _permutation_table(operation: str, degree: int) -> tuple[np.ndarray, np.ndar
 
 @dataclass(frozen=True)
 class Dataset:
-    inputs: np.ndarray  # (n_pairs, 2) operand indices
-    labels: np.ndarray  # (n_pairs,)
+    inputs: np.ndarray  # (n, 2) operand indices, or (n, dim) real inputs for regression
+    labels: np.ndarray  # (n,) class indices, or real targets
     train_index: np.ndarray
     test_index: np.ndarray
-    n_symbols: int  # operands and labels both range over [0, n_symbols)
+    n_symbols: int  # classes (operands and labels range over [0, n_symbols)); 0 for regression
+    extras: dict = field(default_factory=dict)  # task facts later steps need, e.g. a regression's β
+
+    @property
+    def is_regression(self) -> bool:
+        return self.n_symbols == 0
 
     def save(self, path) -> None:
         np.savez(path, inputs=self.inputs, labels=self.labels, train_index=self.train_index,
-                 test_index=self.test_index, n_symbols=self.n_symbols)
+                 test_index=self.test_index, n_symbols=self.n_symbols,
+                 **{f"extra_{k}": v for k, v in self.extras.items()})
 
     @classmethod
     def load(cls, path) -> "Dataset":
         with np.load(path) as f:
-            return cls(f["inputs"], f["labels"], f["train_index"], f["test_index"], int(f["n_symbols"]))
+            extras = {k[len("extra_"):]: f[k] for k in f.files if k.startswith("extra_")}
+            return cls(f["inputs"], f["labels"], f["train_index"], f["test_index"], int(f["n_symbols"]), extras)
 
 
 def split(n_pairs: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,6 +100,10 @@ def split(n_pairs: int, train_fraction: float, seed: int) -> tuple[np.ndarray, n
 
 
 def make_dataset(task, split_seed: int) -> Dataset:
+    if task.kind == "gaussian_regression":
+        from grokrepro.tasks.regression import gaussian_regression
+
+        return gaussian_regression(task, split_seed)
     if task.kind == "modular":
         inputs, labels = _modular_table(task.operation, task.prime)
         n_symbols = task.prime

@@ -22,6 +22,7 @@ from grokrepro.train.probes import PROBES, probe_samples
 from grokrepro.train.schedule import log_steps
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
+REGRESSION_METRICS = ("train_loss", "test_loss", "param_norm")
 NOT_REACHED = -1
 
 
@@ -63,19 +64,24 @@ class EnsembleTrainer:
         self.device = pick_device(first.train.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
-        n_symbols = datasets[0].n_symbols
+        self.regression = datasets[0].is_regression
+        self.datasets = datasets
+        self.model_shape = {"n_symbols": datasets[0].n_symbols, "input_dim": datasets[0].inputs.shape[-1]}
 
         models = []
         for run in runs:
             torch.manual_seed(run.seed)
-            models.append(build_model(run.model, n_symbols).to(self.device))
-        self.params, _ = stack_module_state(models)
-        self.params = {k: v.detach().clone() for k, v in self.params.items()}
-        self.template = build_model(first.model, n_symbols).to("meta")
+            models.append(build_model(run.model, **self.model_shape).to(self.device))
+        params, buffers = stack_module_state(models)
+        self.params = {k: v.detach().clone() for k, v in params.items()}
+        # Buffers hold per-run constants (a centred model's θ₀, its α and ε); they are never trained.
+        self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
+        self.template = build_model(first.model, **self.model_shape).to("meta")
         self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
 
-        self.lr = torch.tensor([r.optimizer.lr for r in runs], device=self.device)
+        self.lr = torch.tensor([r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power
+                                for r in runs], device=self.device)
         self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
         self.seeds = [r.seed for r in runs]
         self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
@@ -89,21 +95,32 @@ class EnsembleTrainer:
 
         self.probes, self.probe_inputs = first.train.probes, []
         if self.probes:
-            self.probe_model = build_model(first.model, n_symbols).to(self.device)
+            self.probe_model = build_model(first.model, **self.model_shape).to(self.device)
             self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
-                                 for p in self.probes]
+                                 if p.kind == "lmn" else None for p in self.probes]
 
         self._grad_step = vmap(grad_and_value(self._loss, has_aux=True))
         self._forward = vmap(self._logits)
 
     # -- the functional model -------------------------------------------------------------------------
-    def _logits(self, params, inputs):
-        return functional_call(self.template, params, (inputs,))
+    def _logits(self, params, buffers, inputs):
+        return functional_call(self.template, (params, buffers), (inputs,))
 
-    def _loss(self, params, inputs, labels):
-        logits = self._logits(params, inputs)
-        loss = F.cross_entropy(logits.to(self.loss_dtype), labels)
-        return loss, logits
+    def _loss_of(self, outputs, labels, reduction="mean"):
+        outputs = outputs.to(self.loss_dtype)
+        if self.regression:
+            squared = (outputs - labels.to(self.loss_dtype)) ** 2
+            return squared.mean() if reduction == "mean" else squared
+        return F.cross_entropy(outputs, labels, reduction=reduction)
+
+    def _loss(self, params, buffers, inputs, labels):
+        logits = self._logits(params, buffers, inputs)
+        return self._loss_of(logits, labels), logits
+
+    def _accuracy(self, logits, labels):
+        if self.regression:
+            return torch.full(labels.shape[:1], float("nan"), device=self.device)
+        return (logits.argmax(-1) == labels).float().mean(-1)
 
     def _evaluate(self, inputs, labels) -> tuple[torch.Tensor, torch.Tensor]:
         """Loss and accuracy of every run on its own examples, in chunks to bound memory."""
@@ -117,13 +134,27 @@ class EnsembleTrainer:
         with torch.no_grad():
             for start in range(0, n, chunk):
                 x, y = inputs[:, start : start + chunk], labels[:, start : start + chunk]
-                logits = self._forward(self.params, x)
-                loss_sum += F.cross_entropy(logits.to(self.loss_dtype).flatten(0, 1), y.flatten(),
-                                            reduction="none").view(n_runs, -1).sum(1)
-                correct += (logits.argmax(-1) == y).sum(1)
+                logits = self._forward(self.params, self.buffers, x)
+                loss_sum += self._loss_of(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_runs, -1).sum(1)
+                if not self.regression:
+                    correct += (logits.argmax(-1) == y).sum(1)
+        if self.regression:
+            return (loss_sum / n).float(), torch.full((n_runs,), float("nan"), device=self.device)
         return (loss_sum / n).float(), correct / n
 
-    # -- one AdamW step, per-run learning rate and weight decay ---------------------------------------------
+    # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
+    def _update(self, grads, step: int, active: torch.Tensor) -> None:
+        if self.optimizer.kind == "sgd":
+            self._sgd(grads, active)
+        else:
+            self._adamw(grads, step, active)
+
+    def _sgd(self, grads, active: torch.Tensor) -> None:
+        for name, param in self.params.items():
+            run_lr = _per_run(self.lr, param)
+            new_param = param * (1 - run_lr * _per_run(self.weight_decay, param)) - run_lr * grads[name]
+            param.copy_(torch.where(_per_run(active, param), new_param, param))
+
     def _adamw(self, grads, step: int, active: torch.Tensor) -> None:
         beta1, beta2 = self.optimizer.betas
         warmup = self.optimizer.warmup_steps
@@ -155,22 +186,24 @@ class EnsembleTrainer:
             for seed in self.seeds
         ]).to(self.device)
         index = order[:, offset * self.batch_size : (offset + 1) * self.batch_size]
-        return (torch.gather(self.train_x, 1, index[..., None].expand(-1, -1, 2)),
-                torch.gather(self.train_y, 1, index))
+        rows = torch.arange(len(self.seeds), device=self.device)[:, None]
+        return self.train_x[rows, index], self.train_y[rows, index]
 
     def _run_probes(self, step: int, logged: np.ndarray) -> dict[str, np.ndarray]:
-        """Probe values per run at this step (NaN where a probe is not due or the run is not logged)."""
+        """Values of the probes due at this step, one (run,) array per measured quantity."""
         values = {}
         for probe, inputs in zip(self.probes, self.probe_inputs):
-            column = np.full(len(self.runs), np.nan)
             if step % probe.every == 0 or step == self.train.steps:
-                for k in np.nonzero(logged)[0]:
-                    with torch.no_grad():
-                        for name, parameter in self.probe_model.named_parameters():
-                            parameter.copy_(self.params[name][k])
-                    column[k] = PROBES[probe.kind](self.probe_model, inputs[k])
-            values[probe.kind] = column
+                values.update(PROBES[probe.kind](self, inputs, logged))
         return values
+
+    def run_models(self, runs: np.ndarray):
+        """Each chosen run as a plain module (the probe model with that run's parameters and buffers)."""
+        for k in runs:
+            with torch.no_grad():
+                for name, tensor in [*self.probe_model.named_parameters(), *self.probe_model.named_buffers()]:
+                    tensor.copy_((self.params if name in self.params else self.buffers)[name][k])
+            yield k, self.probe_model
 
     def _param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
@@ -183,7 +216,7 @@ class EnsembleTrainer:
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
-        names = list(METRICS) + [p.kind for p in self.probes]
+        names = list(REGRESSION_METRICS if self.regression else METRICS)
         metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in names}
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
         stopped_at = np.full(n_runs, NOT_REACHED)
@@ -211,7 +244,7 @@ class EnsembleTrainer:
             losses = logits = None
             if step < total:
                 inputs, labels = self._batch(step)
-                grads, (losses, logits) = self._grad_step(self.params, inputs, labels)
+                grads, (losses, logits) = self._grad_step(self.params, self.buffers, inputs, labels)
                 newly = active & ~torch.isfinite(losses)
                 diverged_at = torch.where(newly, step, diverged_at)
                 active = active & ~newly
@@ -219,17 +252,20 @@ class EnsembleTrainer:
                 column = log_index[step]
                 if self.full_batch and losses is not None:
                     train_loss = losses.float()
-                    train_acc = (logits.argmax(-1) == self.train_y).float().mean(1)
+                    train_acc = self._accuracy(logits, self.train_y)
                 else:
                     train_loss, train_acc = self._evaluate(self.train_x, self.train_y)
                 test_loss, test_acc = self._evaluate(self.test_x, self.test_y)
                 values = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                               test_acc=test_acc, param_norm=self._param_norm())
+                values = {name: values[name] for name in METRICS if name in metrics}
                 logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
                 logged &= stopped_at == NOT_REACHED
                 for name, value in values.items():
                     metrics[name][logged, column] = value.detach().cpu().numpy()[logged]
                 for name, value in self._run_probes(step, logged).items():
+                    if name not in metrics:
+                        metrics[name] = np.full((n_runs, len(self.steps)), np.nan)
                     metrics[name][logged, column] = value[logged]
                 if early.enabled:
                     held = values["test_acc"].cpu().numpy() >= early.test_acc
@@ -241,7 +277,7 @@ class EnsembleTrainer:
                 if everything_done.all():
                     break
             if step < total:
-                self._adamw(grads, step, active)
+                self._update(grads, step, active)
                 done_steps += 1
                 bar.update(1)
             step += 1

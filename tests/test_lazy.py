@@ -1,0 +1,159 @@
+"""Kumar et al.'s lazy quadratic network: exact population loss, eNTK, kernel alignment."""
+
+import numpy as np
+import pytest
+import torch
+
+from grokrepro.metrics.kernels import centred_alignment, kernel_regression_predictions
+from grokrepro.metrics.population import lazy_quadratic_terms
+from grokrepro.models.lazy import LazyQuadratic
+from grokrepro.train.probes import empirical_ntk
+
+
+def random_net(dim=6, width=9, alpha=1.7, epsilon=0.4, seed=0):
+    torch.manual_seed(seed)
+    net = LazyQuadratic(dim, width, alpha, epsilon, centred=True)
+    with torch.no_grad():
+        net.weight.add_(0.5 * torch.randn_like(net.weight))  # move away from θ₀
+    return net
+
+
+def test_decomposition_equals_the_population_loss():
+    net = random_net()
+    torch.manual_seed(1)
+    beta = torch.randn(6)
+    x = torch.randn(2_000_000, 6, dtype=torch.float64) / np.sqrt(6)
+    with torch.no_grad():
+        net = net.double()
+        monte_carlo = ((net(x) - 0.5 * (x @ beta.double()) ** 2) ** 2).mean().item()
+    terms = lazy_quadratic_terms(net.weight[None], net.initial_weight[None], net.alpha[None], net.epsilon[None],
+                                 beta[None])
+    analytic = terms["population_loss"].item()
+    parts = sum(terms[k].item() for k in ("variance_error", "misalignment", "linear_power"))
+    assert parts == pytest.approx(analytic)
+    assert monte_carlo == pytest.approx(analytic, rel=0.01)
+
+
+def test_decomposition_detects_a_wrong_model():
+    net = random_net()
+    beta = torch.randn(6)
+    terms = lazy_quadratic_terms(net.weight[None], net.initial_weight[None], net.alpha[None], net.epsilon[None],
+                                 beta[None])
+    wrong = lazy_quadratic_terms(net.weight[None], net.initial_weight[None], 2 * net.alpha[None],
+                                 net.epsilon[None], beta[None])
+    assert wrong["population_loss"].item() != pytest.approx(terms["population_loss"].item(), rel=0.01)
+
+
+def test_entk_matches_closed_form_and_finite_differences():
+    net = LazyQuadratic(5, 7, alpha=1.3, epsilon=0.6, centred=False)
+    x = torch.randn(4, 5, dtype=torch.float64)
+    net = net.double()
+    kernel = empirical_ntk(net, x)
+    w = net.weight.detach()
+    mean_w, second = w.mean(0), w.T @ w / 7
+    closed = (1.3**2 / 7) * (x @ x.T) * (1 + 0.6 * (x @ mean_w)[:, None] + 0.6 * (x @ mean_w)[None, :]
+                                         + 0.36 * x @ second @ x.T)
+    torch.testing.assert_close(kernel, closed)
+    # finite differences of the output with respect to every weight
+    step, grads = 1e-6, []
+    for i in range(w.numel()):
+        bumped = w.clone().flatten()
+        bumped[i] += step
+        up = net.unscaled(bumped.view_as(w), x)
+        bumped[i] -= 2 * step
+        down = net.unscaled(bumped.view_as(w), x)
+        grads.append(net.alpha * (up - down) / (2 * step))
+    jacobian = torch.stack(grads, dim=1)
+    torch.testing.assert_close(kernel, jacobian @ jacobian.T, rtol=1e-5, atol=1e-8)
+
+
+def test_centred_model_starts_at_zero():
+    net = random_net()
+    with torch.no_grad():
+        net.weight.copy_(net.initial_weight)
+    assert torch.all(net(torch.randn(3, 6)) == 0)
+
+
+def test_alignment_and_kernel_regression():
+    y = torch.randn(30, dtype=torch.float64)
+    centred = y - y.mean()
+    assert centred_alignment(torch.outer(centred, centred), y) == pytest.approx(1.0)
+    assert abs(centred_alignment(torch.eye(30, dtype=torch.float64), y)) < 0.3
+    x = torch.randn(30, 3, dtype=torch.float64)
+    kernel = x @ x.T + 1e-3 * torch.eye(30, dtype=torch.float64)
+    prediction = kernel_regression_predictions(kernel, kernel, y)
+    torch.testing.assert_close(prediction, y, rtol=1e-4, atol=1e-4)
+
+
+def regression_curves(amounts_by_alpha, seeds=(1, 2, 3)):
+    """Train loss drops at step 100; test loss drops at 100 + amount (inf: never)."""
+    import xarray as xr
+
+    steps = np.arange(0, 40001, 50)
+    rows_train, rows_test, alphas, seed_coord = [], [], [], []
+    for alpha, amount in amounts_by_alpha.items():
+        for seed in seeds:
+            rows_train.append(np.where(steps >= 100, 0.001, 0.4))
+            rows_test.append(np.where(steps >= 100 + amount, 0.001, 0.3))
+            alphas.append(alpha)
+            seed_coord.append(seed)
+    n = len(rows_train)
+    return xr.Dataset({"train_loss": (("run", "step"), np.array(rows_train)),
+                       "test_loss": (("run", "step"), np.array(rows_test)),
+                       "diverged_at": ("run", np.full(n, -1))},
+                      coords={"run": [f"r{i}" for i in range(n)], "step": steps, "seed": ("run", seed_coord),
+                              "alpha": ("run", alphas)})
+
+
+def l1(curves):
+    from grokrepro.claims.lazy_to_rich import AlphaParams, grokking_rises_with_alpha
+    from grokrepro.spec.schema import Check
+
+    check = Check(name="L1", kind="grokking_rises_with_alpha", statement="s")
+    return grokking_rises_with_alpha(curves, check, AlphaParams())
+
+
+def test_l1_passes_when_the_delay_grows_with_alpha():
+    result = l1(regression_curves({0.25: 0, 0.5: 700, 1.0: 2000, 2.0: 5000, 4.0: 23000, 8.0: np.inf}))
+    assert result.status == "pass" and result.value == pytest.approx(1.0)
+
+
+def test_l1_fails_when_alpha_does_not_change_the_delay():
+    result = l1(regression_curves({0.25: 3000, 0.5: 3000, 1.0: 3000, 2.0: 3000, 4.0: 3000}))
+    assert result.status == "fail"
+
+
+def test_l1_fails_when_the_smallest_alpha_also_groks():
+    result = l1(regression_curves({0.25: 5000, 0.5: 6000, 1.0: 7000, 2.0: 8000, 4.0: 9000}))
+    assert not result.passed
+
+
+def test_regression_group_trains_with_sgd_and_alpha_scaled_rate():
+    from grokrepro.spec import expand_runs
+    from grokrepro.tasks import make_dataset
+    from grokrepro.train import EnsembleTrainer
+    from helpers import resolved, tiny_spec
+
+    raw = tiny_spec(task={"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30},
+                    model={"kind": "lazy_quadratic", "width": 8, "epsilon": 0.3},
+                    optimizer={"kind": "sgd", "lr": 2.0, "lr_alpha_power": -2},
+                    train={"steps": 50, "log_every": 10, "log_points": 0,
+                           "probes": [{"kind": "kernel_terms", "every": 10}, {"kind": "ntk_alignment", "every": 50},
+                                      {"kind": "kernel_regression", "every": 50}]},
+                    sweep={"model.alpha": [0.5, 2.0]}, checks=[{"name": "L1", "kind": "grokking_rises_with_alpha",
+                                                                 "statement": "s"}])
+    runs = expand_runs(resolved(raw))
+    datasets = [make_dataset(r.task, r.split_seed) for r in runs]
+    trainer = EnsembleTrainer(runs, datasets)
+    assert trainer.lr.tolist() == pytest.approx([8.0, 8.0, 0.5, 0.5])
+    result = trainer.run(progress=False)
+    for k, data in enumerate(datasets):  # a centred model starts at zero: initial loss = mean(y²)
+        assert result.metrics["train_loss"][k, 0] == pytest.approx(float(np.mean(data.labels[data.train_index] ** 2)), rel=1e-5)
+    assert (result.metrics["train_loss"][:, -1] < result.metrics["train_loss"][:, 0]).all()
+    assert "train_acc" not in result.metrics
+    # the decomposition's population loss at step 0 equals E[y²] = ¾(|β|²/D)²
+    for k, data in enumerate(datasets):
+        beta = data.extras["beta"]
+        assert result.metrics["population_loss"][k, 0] == pytest.approx(0.75 * (beta @ beta / 5) ** 2, rel=1e-4)
+    assert np.isfinite(result.metrics["ntk_alignment"][:, 0]).all()
+    assert np.isfinite(result.metrics["kernel_test_loss"][:, 0]).all()
