@@ -87,36 +87,30 @@ class MLP(Strict):
     init_scale: float = Field(default=1.0, gt=0)
 
 
-class NandaTransformer(Strict):
+class Transformer(Strict):
+    d_model: int = Field(default=128, gt=0)
+    n_heads: int = Field(default=4, gt=0)
+    init_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _heads_divide(self):
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        return self
+
+
+class NandaTransformer(Transformer):
     """Nanda et al. 2023: one layer, no LayerNorm, read out at the last position only."""
 
     kind: Literal["nanda_transformer"]
-    d_model: int = Field(default=128, gt=0)
-    n_heads: int = Field(default=4, gt=0)
     d_mlp: int = Field(default=512, gt=0)
-    init_scale: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _heads_divide(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        return self
 
 
-class PowerTransformer(Strict):
+class PowerTransformer(Transformer):
     """Power et al. 2022: decoder-only transformer over the tokens [a, op, b, =]."""
 
     kind: Literal["power_transformer"]
-    d_model: int = Field(default=128, gt=0)
-    n_heads: int = Field(default=4, gt=0)
     n_layers: int = Field(default=2, gt=0)
-    init_scale: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _heads_divide(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        return self
 
 
 class LazyQuadratic(Strict):
