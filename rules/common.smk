@@ -10,6 +10,7 @@ SCALE = config["scale"]
 SEED_SET = config["seed_set"]
 RESULTS = f"results/{SCALE}"
 LOGS = f"logs/{SCALE}"
+TORCH_THREADS = int(config["torch_threads"])
 
 SPECS = {name: f"specs/{name}.yaml" for name in CLAIMS if Path(f"specs/{name}.yaml").is_file()}
 NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]

@@ -14,4 +14,4 @@ rule train:
     shell:
         "grokrepro train {input.spec} --scale {SCALE} --seed-set {SEED_SET} --group {wildcards.group} "
         "--data-dir {params.data_dir} --out {output} --checkpoint {params.checkpoint} "
-        "--threads {threads} > {log} 2>&1"
+        "--threads {TORCH_THREADS} > {log} 2>&1"

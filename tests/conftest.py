@@ -6,13 +6,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def workflow_dir(tmp_path):
-    """A copy of the workflow (Snakefile, rules, specs, config, profiles) in a fresh folder."""
+def copy_workflow(directory):
+    """A copy of the workflow (Snakefile, rules, specs, config, profiles) in `directory`."""
     for name in ("Snakefile", "rules", "specs", "config", "profiles"):
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, tmp_path / name)
+            shutil.copytree(source, directory / name)
         else:
-            shutil.copy(source, tmp_path / name)
-    return tmp_path
+            shutil.copy(source, directory / name)
+    return directory
+
+
+@pytest.fixture
+def workflow_dir(tmp_path):
+    return copy_workflow(tmp_path)

@@ -3,7 +3,11 @@
 import json
 import subprocess
 
+import numpy as np
+import pytest
 import xarray as xr
+
+from conftest import copy_workflow
 
 from grokrepro.claims.catalog import CLAIMS
 
@@ -13,9 +17,17 @@ def snakemake(directory, *arguments):
                           timeout=900)
 
 
-def test_smoke_dag_builds_verdicts_figures_and_report(workflow_dir):
-    done = snakemake(workflow_dir, "paper/all", "--config", "scale=smoke")
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The whole smoke DAG, run once for the tests below, with -c2."""
+    directory = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    done = snakemake(directory, "paper/all", "--config", "scale=smoke")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return directory
+
+
+def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
+    workflow_dir = smoke_run
 
     verdict = json.loads((workflow_dir / "paper/grokking/verdict.json").read_text())
     for key in ("claim", "paper", "scale", "verdict", "checks", "data", "spec_sha256", "git_commit", "runtime_s"):
@@ -44,6 +56,18 @@ def test_smoke_dag_builds_verdicts_figures_and_report(workflow_dir):
     # Nothing to do the second time: outputs are complete and up to date.
     again = snakemake(workflow_dir, "paper/all", "--config", "scale=smoke", "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_one_core_gives_identical_curves(smoke_run, tmp_path):
+    directory = copy_workflow(tmp_path)
+    done = subprocess.run(["snakemake", "-c1", "paper/all", "--config", "scale=smoke"], cwd=directory,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for curves in sorted((smoke_run / "results/smoke").glob("*/curves.nc")):
+        with xr.open_dataset(curves) as two, xr.open_dataset(directory / curves.relative_to(smoke_run)) as one:
+            two, one = two.sortby("run"), one.sortby("run")
+            for name in two.data_vars:
+                np.testing.assert_array_equal(two[name].values, one[name].values, err_msg=f"{curves}: {name}")
 
 
 def test_bad_spec_stops_snakemake_before_any_job(workflow_dir):

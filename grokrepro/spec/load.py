@@ -47,7 +47,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise SpecError(f"{path}: not valid YAML: not UTF-8 text (byte {error.start})") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
