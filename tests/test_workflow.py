@@ -17,15 +17,6 @@ def snakemake(directory, *arguments):
                           timeout=900)
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """The whole smoke DAG, run once for the tests below, with -c2."""
-    directory = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    done = snakemake(directory, "paper/all", "--config", "scale=smoke")
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return directory
-
-
 def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     workflow_dir = smoke_run
 
