@@ -157,3 +157,82 @@ def test_regression_group_trains_with_sgd_and_alpha_scaled_rate():
         assert result.metrics["population_loss"][k, 0] == pytest.approx(0.75 * (beta @ beta / 5) ** 2, rel=1e-4)
     assert np.isfinite(result.metrics["ntk_alignment"][:, 0]).all()
     assert np.isfinite(result.metrics["kernel_test_loss"][:, 0]).all()
+
+
+STEPS = np.arange(0, 40001, 100)
+
+
+def lazy_curves(runs):
+    """runs: dicts with seed, t_train, t_test and optional plateau (test loss before t_test), kernel,
+    alignment (start, middle, end), n_train, alpha."""
+    import xarray as xr
+
+    n = len(runs)
+    train = np.array([np.where(STEPS >= r["t_train"], 0.001, 0.4) for r in runs])
+    test = np.array([np.where(STEPS >= r["t_test"], 0.001, np.where(STEPS == 0, 0.3, r.get("plateau", 0.2)))
+                     for r in runs])
+    kernel = np.full((n, len(STEPS)), np.nan)
+    kernel[:, 0] = [r.get("kernel", 0.2) for r in runs]
+    alignment = np.full((n, len(STEPS)), np.nan)
+    for k, r in enumerate(runs):
+        start, middle, end = r.get("alignment", (0.1, 0.1, 0.1))
+        t_test = r["t_test"] if np.isfinite(r["t_test"]) else STEPS[-1]
+        alignment[k] = np.interp(STEPS, [0, t_test / 2, t_test, STEPS[-1]], [start, middle, end, end])
+    return xr.Dataset({"train_loss": (("run", "step"), train), "test_loss": (("run", "step"), test),
+                       "kernel_test_loss": (("run", "step"), kernel), "ntk_alignment": (("run", "step"), alignment),
+                       "diverged_at": ("run", np.full(n, -1))},
+                      coords={"run": [f"r{i}" for i in range(n)], "step": STEPS,
+                              "seed": ("run", [r["seed"] for r in runs]),
+                              "n_train": ("run", [r.get("n_train", 100) for r in runs]),
+                              "alpha": ("run", [r.get("alpha", 1.0) for r in runs])})
+
+
+def run_check(kind, curves, **params):
+    from grokrepro.claims.registry import CHECKS
+    from grokrepro.spec.schema import Check
+
+    check = Check(name="X", kind=kind, statement="s", params=params)
+    return CHECKS[kind].function(curves, check, CHECKS[kind].params_model.model_validate(params))
+
+
+def test_l2_passes_when_the_plateau_is_kernel_regression():
+    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "plateau": 0.21, "kernel": 0.2} for s in (1, 2, 3)]
+    assert run_check("lazy_phase_is_kernel_regression", lazy_curves(runs)).status == "pass"
+
+
+def test_l2_fails_when_the_plateau_is_far_from_kernel_regression():
+    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "plateau": 0.1, "kernel": 0.2} for s in (1, 2, 3)]
+    assert run_check("lazy_phase_is_kernel_regression", lazy_curves(runs)).status == "fail"
+
+
+def test_l3_passes_when_alignment_rises_late():
+    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "alignment": (0.1, 0.12, 0.5)} for s in (1, 2, 3)]
+    assert run_check("alignment_rises_while_generalising", lazy_curves(runs)).status == "pass"
+
+
+def test_l3_fails_when_alignment_stays_flat():
+    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "alignment": (0.3, 0.3, 0.31)} for s in (1, 2, 3)]
+    assert run_check("alignment_rises_while_generalising", lazy_curves(runs)).status == "fail"
+
+
+GOLDILOCKS = {"small": 50, "middle": 120, "large": 500}
+
+
+def goldilocks_runs(small_t_test, middle_t_test, large_t_test):
+    return [dict(seed=s, n_train=n, t_train=300, t_test=t)
+            for s in (1, 2, 3) for n, t in ((50, small_t_test), (120, middle_t_test), (500, large_t_test))]
+
+
+def test_l4_passes_on_goldilocks_sizes():
+    curves = lazy_curves(goldilocks_runs(np.inf, 10000, 400))
+    assert run_check("goldilocks_dataset_size", curves, **GOLDILOCKS).status == "pass"
+
+
+def test_l4_fails_when_small_data_also_generalises():
+    curves = lazy_curves(goldilocks_runs(5000, 10000, 400))
+    assert run_check("goldilocks_dataset_size", curves, **GOLDILOCKS).status == "fail"
+
+
+def test_l4_fails_when_the_middle_size_does_not_grok():
+    curves = lazy_curves(goldilocks_runs(np.inf, 400, 400))
+    assert run_check("goldilocks_dataset_size", curves, **GOLDILOCKS).status == "fail"

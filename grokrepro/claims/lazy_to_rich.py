@@ -101,3 +101,129 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
         spec_check.name, spec_check.statement, correlation, threshold, holds, "", interval=list(interval(draws)),
         seed_fraction=float(per_seed), support=float(support.mean()), n_runs=int(runs.sizes["run"]),
         detail=detail, where=dict(spec_check.where)))
+
+
+def _value_at(curves: xr.Dataset, name: str, k: int, step: float) -> float:
+    """A logged (possibly sparse) quantity of run k, interpolated at `step`."""
+    values = curves[name].values[k]
+    keep = np.isfinite(values)
+    steps = curves["step"].values[keep]
+    if not np.isfinite(step) or not keep.any() or step > steps[-1]:
+        return float("nan")
+    return float(np.interp(step, steps, values[keep]))
+
+
+def _seed_share_result(spec_check, threshold, values, holds, min_fraction, runs, detail) -> CheckResult:
+    """A check judged by the share of seeds on which it holds; `values` is its per-seed statistic."""
+    share = float(np.mean(holds))
+    values = np.asarray(values, float)
+    draws = bootstrap(values, np.nanmedian) if np.isfinite(values).any() else np.array([np.nan])
+    support = bootstrap(np.asarray(holds, float), np.mean)
+    return judged(CheckResult(
+        spec_check.name, spec_check.statement, float(np.nanmedian(values)) if np.isfinite(values).any() else None,
+        threshold, share >= min_fraction, "", interval=list(interval(draws)), seed_fraction=share,
+        support=float((support >= min_fraction).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
+        where=dict(spec_check.where)))
+
+
+class KernelPhaseParams(Params):
+    tolerance: float = Field(0.2, gt=0, lt=1)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+@check("lazy_phase_is_kernel_regression", KernelPhaseParams)
+def lazy_phase_is_kernel_regression(curves: xr.Dataset, spec_check, params: KernelPhaseParams) -> CheckResult:
+    """Between t_train and t_test/2 the test loss stays within `tolerance` of kernel regression with the
+    initial eNTK, and afterwards falls below (1 − tolerance) × that loss."""
+    threshold = params.tolerance
+    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    if "kernel_test_loss" not in runs or runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, "no runs with a kernel-regression probe")
+    t_train, t_test = loss_times(runs, params.relative_threshold)
+    steps, deviations, holds, lines = runs["step"].values, [], [], []
+    for k in range(runs.sizes["run"]):
+        kernel_loss = runs["kernel_test_loss"].values[k][0]
+        window = (steps >= t_train[k]) & (steps <= t_test[k] / 2)
+        if not np.isfinite(t_test[k]) or not window.any():
+            deviations.append(np.nan)
+            holds.append(False)
+            lines.append(f"seed {int(runs['seed'].values[k])}: no lazy window (t_train {t_train[k]:g}, "
+                         f"t_test {t_test[k]:g})")
+            continue
+        test_loss = runs["test_loss"].values[k]
+        deviation = float(np.nanmax(np.abs(test_loss[window] / kernel_loss - 1)))
+        final = float(test_loss[np.isfinite(test_loss)][-1])
+        deviations.append(deviation)
+        holds.append(deviation <= params.tolerance and final < (1 - params.tolerance) * kernel_loss)
+        lines.append(f"seed {int(runs['seed'].values[k])}: kernel regression test loss {kernel_loss:.4g}; "
+                     f"in [{t_train[k]:g}, {t_test[k] / 2:g}] the test loss deviates by up to {deviation:.0%}; "
+                     f"final {final:.4g}")
+    return _seed_share_result(spec_check, threshold, deviations, holds, params.min_seed_fraction, runs,
+                              "; ".join(lines))
+
+
+class AlignmentParams(Params):
+    min_rise: float = Field(0.2, gt=0)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+@check("alignment_rises_while_generalising", AlignmentParams)
+def alignment_rises_while_generalising(curves: xr.Dataset, spec_check, params: AlignmentParams) -> CheckResult:
+    """NTK-label alignment at t_test exceeds its value at the start and at t_test/2 (the start of the late
+    drop) by a relative `min_rise`."""
+    threshold = params.min_rise
+    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    if "ntk_alignment" not in runs or runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, "no runs with an NTK-alignment probe")
+    _, t_test = loss_times(runs, params.relative_threshold)
+    rises, holds, lines = [], [], []
+    for k in range(runs.sizes["run"]):
+        start = _value_at(runs, "ntk_alignment", k, 0)
+        middle = _value_at(runs, "ntk_alignment", k, t_test[k] / 2)
+        end = _value_at(runs, "ntk_alignment", k, t_test[k])
+        rise = end / max(start, middle) - 1 if np.isfinite(end) else np.nan
+        rises.append(rise)
+        holds.append(bool(np.isfinite(rise) and rise >= params.min_rise))
+        lines.append(f"seed {int(runs['seed'].values[k])}: alignment {start:.3f} at 0, {middle:.3f} at t_test/2, "
+                     f"{end:.3f} at t_test {t_test[k]:g}")
+    return _seed_share_result(spec_check, threshold, rises, holds, params.min_seed_fraction, runs,
+                              "; ".join(lines))
+
+
+class GoldilocksParams(Params):
+    axis: str = "n_train"
+    small: float
+    middle: float
+    large: float
+    # the middle size "groks" when its amount of grokking is at least this many times the large size's
+    min_delay_ratio: float = Field(5.0, gt=1)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+@check("goldilocks_dataset_size", GoldilocksParams)
+def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksParams) -> CheckResult:
+    """Small P never generalises; middle P generalises long after fitting; large P generalises with the fit."""
+    threshold = params.min_delay_ratio
+    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    if params.axis not in runs.coords:
+        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
+    t_train, t_test = loss_times(runs, params.relative_threshold)
+    amount = amount_of_grokking(t_train, t_test)
+    values, seeds, table = seed_table(runs, params.axis, amount)
+    test_times = seed_table(runs, params.axis, t_test)[2]
+    wanted = [params.small, params.middle, params.large]
+    if not all(np.isclose(values, w).any() for w in wanted):
+        return inconclusive(spec_check, threshold, f"{params.axis} values {list(values)} lack one of {wanted}")
+    small, middle, large = (int(np.nonzero(np.isclose(values, w))[0][0]) for w in wanted)
+    ratios, holds, lines = [], [], []
+    for i, seed in enumerate(seeds):
+        large_amount = max(table[i, large], 1.0)  # one logged interval at least, so ratios stay finite
+        ratio = table[i, middle] / large_amount
+        ok = (not np.isfinite(test_times[i, small]) and np.isfinite(table[i, middle])
+              and ratio >= params.min_delay_ratio)
+        ratios.append(ratio if np.isfinite(ratio) else np.nan)
+        holds.append(bool(ok))
+        lines.append(f"seed {int(seed)}: small P t_test {test_times[i, small]:g}; middle P amount {table[i, middle]:g}; "
+                     f"large P amount {table[i, large]:g}")
+    return _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
+                              "; ".join(lines))
