@@ -28,13 +28,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModularTask(Strict):
-    kind: Literal["modular"] = "modular"
-    operation: Literal[MODULAR_OPERATIONS]
-    prime: int = Field(ge=2)
+class SplitTask(Strict):
+    """A table of all operand pairs, split into training and test pairs."""
+
     train_fraction: float = Field(gt=0, le=1)
     # "run": each run draws its own split from its seed; an integer: every run shares that split.
     split_seed: Union[int, Literal["run"]] = "run"
+
+
+class ModularTask(SplitTask):
+    kind: Literal["modular"] = "modular"
+    operation: Literal[MODULAR_OPERATIONS]
+    prime: int = Field(ge=2)
 
     @field_validator("prime")
     @classmethod
@@ -44,22 +49,18 @@ class ModularTask(Strict):
         return prime
 
 
-class PermutationTask(Strict):
+class PermutationTask(SplitTask):
     kind: Literal["permutation"]
     operation: Literal[PERMUTATION_OPERATIONS]
     degree: int = Field(default=5, ge=2, le=6)
-    train_fraction: float = Field(gt=0, le=1)
-    split_seed: Union[int, Literal["run"]] = "run"
 
 
-class BitwiseTask(Strict):
+class BitwiseTask(SplitTask):
     """Bitwise operations on `bits`-bit integers (Liu et al. 2023 use 5-bit XOR)."""
 
     kind: Literal["bitwise"]
     operation: Literal["xor"] = "xor"
     bits: int = Field(default=5, ge=1, le=8)
-    train_fraction: float = Field(gt=0, le=1)
-    split_seed: Union[int, Literal["run"]] = "run"
 
 
 class GaussianRegressionTask(Strict):
