@@ -51,8 +51,10 @@ def delayed_generalisation(curves: xr.Dataset, spec_check, params: DelayedParams
     share = float(delayed.mean())
     draws = bootstrap(delayed.astype(float), np.mean)
     ratio = np.where(np.isfinite(t_fit), t_gen / t_fit, np.nan)
-    per_run = "; ".join(f"seed {int(s)}: t_fit {f:g}, test acc there {a:.3f}, t_gen {g:g} ({r:.1f}x)"
-                        for s, f, a, g, r in zip(runs["seed"].values, t_fit, acc_at_fit, t_gen, ratio))
+    per_run = "; ".join(
+        f"seed {int(s)}: t_fit {f:g}, test acc there {a:.3f}, t_gen {g:g}" + (f" ({r:.1f}x)" if np.isfinite(r) else "")
+        if np.isfinite(f) else f"seed {int(s)}: never fit the training set (t_fit censored at the budget)"
+        for s, f, a, g, r in zip(runs["seed"].values, t_fit, acc_at_fit, t_gen, ratio))
     detail = per_run + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
     return judged(CheckResult(
         spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
