@@ -49,6 +49,19 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_editing_a_threshold_recomputes_the_verdict_without_retraining(smoke_run, tmp_path):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_run, directory, symlinks=True)
+    spec = directory / "specs/grokking.yaml"
+    spec.write_text(spec.read_text().replace("min_delay_span: 3.0", "min_delay_span: 3.5"))
+    plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
+    text = plan.stdout + plan.stderr
+    assert "rule verdict:" in text
+    assert "rule train:" not in text and "rule dataset:" not in text
+
+
 def test_one_core_gives_identical_curves(smoke_run, tmp_path):
     directory = copy_workflow(tmp_path)
     done = subprocess.run(["snakemake", "-c1", "paper/all", "--config", "scale=smoke"], cwd=directory,
