@@ -58,6 +58,7 @@ BAD_SPECS = [
     (("scales", "smoke"), {"train": {"log_every": 0}}, "train.log_every", "scale smoke"),
     (("scales",), {"smoke": {}, "default": {}}, "scales", "paper"),
     (("optimizer", "betas"), [0.9, 1.5], "optimizer.betas", "[0, 1)"),
+    (("train", "probes"), [{"kind": "lmn", "every": 7}], "train", "not a multiple of log_every"),
 ]
 
 

@@ -187,6 +187,15 @@ class Train(Strict):
     max_group_size: int = Field(default=64, gt=0)
     probes: list[Probe] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _probes_on_logged_steps(self):
+        # Probes run only at logged steps; an interval off the logging grid would silently thin them out.
+        for probe in self.probes:
+            if probe.every % self.log_every:
+                raise ValueError(f"probe {probe.kind!r} every {probe.every} is not a multiple of log_every "
+                                 f"{self.log_every}")
+        return self
+
 
 class Seeds(Strict):
     # Seeds used to choose settings by hand or by search; never used for a verdict.
