@@ -101,3 +101,17 @@ def test_verdict_rules():
     assert decide([result("pass"), result("fail")]) == "not_reproduced"
     assert decide([result("pass"), result("inconclusive")]) == "inconclusive"
     assert decide([]) == "inconclusive"
+
+
+def test_two_of_three_seeds_meet_the_default_two_thirds():
+    result = g1(synthetic_curves([150], [[3000, 3500, 200]], [0.5], SEEDS))
+    assert result.passed and result.status == "pass"
+
+
+def test_a_diverged_run_makes_a_check_inconclusive():
+    from grokrepro.claims.verdict import downgraded_for_divergence
+
+    result = g1(synthetic_curves([150], [[3000, 3500, 4000]], [0.5], SEEDS))
+    assert downgraded_for_divergence(result, 1).status == "inconclusive"
+    failed = g1(synthetic_curves([150], [200], [0.5], SEEDS))
+    assert downgraded_for_divergence(failed, 2).status == "inconclusive"

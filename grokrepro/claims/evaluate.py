@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
-from grokrepro.claims.verdict import decide
+from grokrepro.claims.verdict import decide, downgraded_for_divergence, select_runs
 from grokrepro.metrics.curves import read_complete
 from grokrepro.provenance import git_commit
 
@@ -36,7 +36,9 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
     results = []
     for spec_check in spec.checks:
         kind = CHECKS[spec_check.kind]
-        results.append(kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params)))
+        result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
+        selected = select_runs(curves, spec_check.where)
+        results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
     commit, dirty = git_commit()
     return {
         "claim": spec.claim,

@@ -103,3 +103,11 @@ def seed_table(runs: xr.Dataset, axis: str, per_run: np.ndarray) -> tuple[np.nda
         j = np.searchsorted(values, runs[axis].values[k])
         table[i, j] = per_run[k]
     return values, seeds, table
+
+
+def downgraded_for_divergence(result: CheckResult, n_diverged: int) -> CheckResult:
+    """A check whose runs include diverged ones is inconclusive, whichever way the remaining runs point."""
+    if n_diverged and result.status != INCONCLUSIVE:
+        result.status = INCONCLUSIVE
+        result.detail += f"; inconclusive: {n_diverged} of its runs diverged"
+    return result
