@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
 from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
-from grokrepro.metrics import bootstrap, interval
+from grokrepro.metrics import bootstrap, interval, measured_at
 
 
 class Params(BaseModel):
@@ -103,16 +103,6 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
         detail=detail, where=dict(spec_check.where)))
 
 
-def _value_at(curves: xr.Dataset, name: str, k: int, step: float) -> float:
-    """A logged (possibly sparse) quantity of run k, interpolated at `step`."""
-    values = curves[name].values[k]
-    keep = np.isfinite(values)
-    steps = curves["step"].values[keep]
-    if not np.isfinite(step) or not keep.any() or step > steps[-1]:
-        return float("nan")
-    return float(np.interp(step, steps, values[keep]))
-
-
 def _seed_share_result(spec_check, threshold, values, holds, min_fraction, runs, detail) -> CheckResult:
     """A check judged by the share of seeds on which it holds; `values` is its per-seed statistic."""
     share = float(np.mean(holds))
@@ -178,9 +168,9 @@ def alignment_rises_while_generalising(curves: xr.Dataset, spec_check, params: A
     _, t_test = loss_times(runs, params.relative_threshold)
     rises, holds, lines = [], [], []
     for k in range(runs.sizes["run"]):
-        start = _value_at(runs, "ntk_alignment", k, 0)
-        middle = _value_at(runs, "ntk_alignment", k, t_test[k] / 2)
-        end = _value_at(runs, "ntk_alignment", k, t_test[k])
+        start = measured_at(runs, "ntk_alignment", k, 0)
+        middle = measured_at(runs, "ntk_alignment", k, t_test[k] / 2)
+        end = measured_at(runs, "ntk_alignment", k, t_test[k])
         rise = end / max(start, middle) - 1 if np.isfinite(end) else np.nan
         rises.append(rise)
         holds.append(bool(np.isfinite(rise) and rise >= params.min_rise))

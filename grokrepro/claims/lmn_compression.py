@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
 from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
-from grokrepro.metrics import bootstrap, first_step_reaching, interval
+from grokrepro.metrics import bootstrap, first_step_reaching, interval, measured, measured_at
 
 
 class Params(BaseModel):
@@ -29,20 +29,6 @@ class DropParams(Params):
     control: dict[str, Any]
     min_drop: float = Field(0.2, gt=0, lt=1)
     max_control_share: float = Field(0.5, gt=0, le=1)
-
-
-def probed(curves: xr.Dataset, name: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Steps and values of a probe for run k, where it was measured."""
-    values = curves[name].values[k]
-    keep = np.isfinite(values)
-    return curves["step"].values[keep], values[keep]
-
-
-def probe_at(curves: xr.Dataset, name: str, k: int, step: float) -> float:
-    steps, values = probed(curves, name, k)
-    if not np.isfinite(step) or len(steps) == 0 or step > steps[-1]:
-        return np.nan
-    return float(np.interp(step, steps, values))
 
 
 @check("lmn_falls_while_generalising", DropParams)
@@ -60,14 +46,14 @@ def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropPar
     t_gen = first_step_reaching(treated["test_acc"].values, steps, params.gen_acc)
     drops = {}
     for k, seed in enumerate(treated["seed"].values):
-        start, end = probe_at(treated, "lmn", k, t_fit[k]), probe_at(treated, "lmn", k, t_gen[k])
+        start, end = measured_at(treated, "lmn", k, t_fit[k]), measured_at(treated, "lmn", k, t_gen[k])
         drops[int(seed)] = (start - end) / start if np.isfinite(t_gen[k]) else np.nan
     window_end = float(np.nanmedian(np.where(np.isfinite(t_gen), t_gen, np.nan))) if np.isfinite(t_gen).any() else np.nan
     control_fit = first_step_reaching(control["train_acc"].values, steps, params.fit_acc)
     control_gen = first_step_reaching(control["test_acc"].values, steps, params.gen_acc)
     control_drops = {}
     for k, seed in enumerate(control["seed"].values):
-        start, end = probe_at(control, "lmn", k, control_fit[k]), probe_at(control, "lmn", k, window_end)
+        start, end = measured_at(control, "lmn", k, control_fit[k]), measured_at(control, "lmn", k, window_end)
         # A control that generalises within the budget is no negative control.
         control_drops[int(seed)] = (start - end) / start if not np.isfinite(control_gen[k]) else np.nan
     seeds = sorted(set(drops) & set(control_drops))
@@ -194,7 +180,7 @@ def lmn_double_descent_after_generalisation(curves: xr.Dataset, spec_check, para
     if runs.sizes["run"] == 0:
         return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where}")
     t_gen = first_step_reaching(runs["test_acc"].values, runs["step"].values, params.gen_acc)
-    shapes = np.array([_rise_and_fall(*probed(runs, "lmn", k), t_gen[k]) for k in range(runs.sizes["run"])])
+    shapes = np.array([_rise_and_fall(*measured(runs, "lmn", k), t_gen[k]) for k in range(runs.sizes["run"])])
     holds = (shapes[:, 0] >= params.min_rise) & (shapes[:, 1] >= params.min_fall)
     share = float(holds.mean())
     draws = bootstrap(holds.astype(float), np.mean)

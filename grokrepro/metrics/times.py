@@ -22,3 +22,18 @@ def value_at_step(curves: np.ndarray, steps: np.ndarray, at: np.ndarray) -> np.n
         if hit.size:
             out[i] = curves[i, hit[0]]
     return out
+
+
+def measured(curves, name: str, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Steps and values of a sparsely logged quantity (a probe) of run k, where it was measured."""
+    values = curves[name].values[k]
+    keep = np.isfinite(values)
+    return curves["step"].values[keep], values[keep]
+
+
+def measured_at(curves, name: str, k: int, step: float) -> float:
+    """A sparsely logged quantity of run k, interpolated at `step` (NaN past its last measurement)."""
+    steps, values = measured(curves, name, k)
+    if not np.isfinite(step) or len(steps) == 0 or step > steps[-1]:
+        return float("nan")
+    return float(np.interp(step, steps, values))
