@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.cluster import training_resources
 from grokrepro.figures import figure_names
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups
 from grokrepro.spec.runs import datasets
@@ -11,6 +12,9 @@ SEED_SET = config["seed_set"]
 RESULTS = f"results/{SCALE}"
 LOGS = f"logs/{SCALE}"
 TORCH_THREADS = int(config["torch_threads"])
+# The software of every job under --sdm conda (relative to rules/). Without it, jobs run in the current environment.
+# Either way, jobs call `python -m grokrepro.cli`, which imports the grokrepro of the workflow's own directory.
+CONDA_ENV = "../envs/grokrepro.yaml"
 
 SPECS = {name: f"specs/{name}.yaml" for name in CLAIMS if Path(f"specs/{name}.yaml").is_file()}
 NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]
@@ -46,3 +50,13 @@ def group_data(wildcards):
 
 def claim_figures(wildcards):
     return [f"{RESULTS}/{wildcards.claim}/figures/{name}.png" for name in figure_names(wildcards.claim)]
+
+
+def train_resource(name):
+    """One scheduler resource of a training group (grokrepro.cluster), as a function of the job's wildcards."""
+
+    def resource(wildcards):
+        runs = GROUPS[wildcards.claim][wildcards.group]
+        return training_resources(runs, SCALE, config["train_resources"], TORCH_THREADS)[name]
+
+    return resource

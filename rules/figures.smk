@@ -7,6 +7,10 @@ rule figure:
         report(f"{RESULTS}/{{claim}}/figures/{{figure}}.png", category="{claim}"),
     log:
         f"{LOGS}/{{claim}}/figures/{{figure}}.log",
+    conda:
+        CONDA_ENV
+    params:
+        scale=SCALE,
     shell:
-        "grokrepro figures {input.spec} --scale {SCALE} --curves {input.curves} --verdict {input.verdict} "
-        "--only {wildcards.figure} --outdir $(dirname {output}) > {log} 2>&1"
+        "python -m grokrepro.cli figures {input.spec} --scale {params.scale} --curves {input.curves} "
+        "--verdict {input.verdict} --only {wildcards.figure} --outdir $(dirname {output}) > {log} 2>&1"

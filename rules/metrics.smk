@@ -6,9 +6,14 @@ rule curves:
         f"{RESULTS}/{{claim}}/curves.nc",
     log:
         f"{LOGS}/{{claim}}/curves.log",
+    conda:
+        CONDA_ENV
+    params:
+        scale=SCALE,
+        seed_set=SEED_SET,
     shell:
-        "grokrepro metrics {input.spec} --scale {SCALE} --seed-set {SEED_SET} --out {output} "
-        "{input.groups} > {log} 2>&1"
+        "python -m grokrepro.cli metrics {input.spec} --scale {params.scale} --seed-set {params.seed_set} "
+        "--out {output} {input.groups} > {log} 2>&1"
 
 
 rule verdict:
@@ -19,6 +24,11 @@ rule verdict:
         f"{RESULTS}/{{claim}}/verdict.json",
     log:
         f"{LOGS}/{{claim}}/verdict.log",
+    conda:
+        CONDA_ENV
+    params:
+        scale=SCALE,
+        seed_set=SEED_SET,
     shell:
-        "grokrepro verdict {input.spec} --scale {SCALE} --seed-set {SEED_SET} --curves {input.curves} "
-        "--out {output} > {log} 2>&1"
+        "python -m grokrepro.cli verdict {input.spec} --scale {params.scale} --seed-set {params.seed_set} "
+        "--curves {input.curves} --out {output} > {log} 2>&1"

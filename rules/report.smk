@@ -11,8 +11,12 @@ rule publish:
         figures=claim_figures,
     output:
         directory("paper/{claim}"),
+    log:
+        f"{LOGS}/{{claim}}/publish.log",
+    conda:
+        CONDA_ENV
     shell:
-        "mkdir -p {output} && cp {input.verdict} {input.figures} {output}/"
+        "(mkdir -p {output} && cp {input.verdict} {input.figures} {output}/) > {log} 2>&1"
 
 
 rule report:
@@ -23,12 +27,20 @@ rule report:
         summary="paper/all",
     log:
         f"{LOGS}/report.log",
+    conda:
+        CONDA_ENV
     shell:
-        "grokrepro report --out {output.html} --summary {output.summary} {input.claims} > {log} 2>&1"
+        "python -m grokrepro.cli report --out {output.html} --summary {output.summary} {input.claims} > {log} 2>&1"
 
 
 rule not_implemented:
     output:
         "paper/{missing}",
+    log:
+        f"{LOGS}/not_implemented/{{missing}}.log",
+    conda:
+        CONDA_ENV
     shell:
-        "echo 'grokrepro: claim {wildcards.missing} is not implemented yet (no specs/{wildcards.missing}.yaml)' >&2; exit 1"
+        # On the terminal too: this message is the whole point of the rule.
+        "echo 'grokrepro: claim {wildcards.missing} is not implemented yet (no specs/{wildcards.missing}.yaml)' "
+        "| tee {log} >&2; exit 1"

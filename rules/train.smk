@@ -5,15 +5,26 @@ rule train:
         data=group_data,
     output:
         f"{RESULTS}/{{claim}}/runs/{{group}}.nc",
+    log:
+        f"{LOGS}/{{claim}}/train/{{group}}.log",
+    conda:
+        CONDA_ENV
+    threads: 2
+    # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
+    resources:
+        cpus_per_task=train_resource("cpus_per_task"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
+        gpu=train_resource("gpu"),
     params:
         spec=lambda wildcards: SPECS[wildcards.claim],
+        scale=SCALE,
+        seed_set=SEED_SET,
+        torch_threads=TORCH_THREADS,
         # Not an output: a checkpoint must survive a killed job so that the rerun resumes from it.
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
-    log:
-        f"{LOGS}/{{claim}}/train/{{group}}.log",
-    threads: 2
     shell:
-        "grokrepro train {params.spec} --scale {SCALE} --seed-set {SEED_SET} --group {wildcards.group} "
-        "--data-dir {params.data_dir} --out {output} --checkpoint {params.checkpoint} "
-        "--threads {TORCH_THREADS} > {log} 2>&1"
+        "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
+        "--group {wildcards.group} --data-dir {params.data_dir} --out {output} "
+        "--checkpoint {params.checkpoint} --threads {params.torch_threads} > {log} 2>&1"

@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def copy_workflow(directory):
-    """A copy of the workflow (Snakefile, rules, specs, config, profiles) in `directory`."""
-    for name in ("Snakefile", "rules", "specs", "config", "profiles"):
+    """A copy of the workflow (Snakefile, rules, specs, config, profiles, envs) in `directory`."""
+    for name in ("Snakefile", "rules", "specs", "config", "profiles", "envs"):
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, directory / name)
