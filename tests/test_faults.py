@@ -1,5 +1,7 @@
-"""Faults: a killed training job resumes bit for bit; a crashed write leaves nothing a later step accepts."""
+"""Faults: a killed training job resumes bit for bit; a crashed write leaves nothing a later step accepts; a
+diverged run is carried through the DAG into the report."""
 
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +11,8 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
+import yaml
+from conftest import copy_workflow
 
 from grokrepro.metrics.curves import IncompleteResultError, read_complete, write_atomic
 from grokrepro.spec import expand_runs, load_spec, training_groups
@@ -73,3 +77,37 @@ def test_a_crash_while_writing_curves_leaves_nothing_accepted(tmp_path, monkeypa
     assert not target.exists()
     with pytest.raises(IncompleteResultError):
         read_complete(tmp_path / "curves.nc.partial")
+
+
+def test_a_diverged_run_flows_through_the_whole_dag_into_the_report(tmp_path):
+    """One sweep value with an absurd learning rate: its runs diverge, the DAG still ends in a verdict and a report."""
+    directory = copy_workflow(tmp_path)
+    for spec in (directory / "specs").glob("*.yaml"):
+        if spec.stem != "grokking":
+            spec.unlink()
+    path = directory / "specs/grokking.yaml"
+    raw = yaml.safe_load(path.read_text())
+    # Same shapes, so the diverging runs train in one vmapped group with the healthy ones.
+    raw["scales"]["smoke"]["sweep"] = {"task.train_fraction": [0.5], "optimizer.lr": [1.0e-3, 1.0e30]}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+    done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    with xr.open_dataset(directory / "results/smoke/grokking/curves.nc") as curves:
+        diverged = curves["diverged_at"].values >= 0
+        assert diverged.tolist() == (curves["lr"].values > 1).tolist() and diverged.sum() == 2
+        assert np.isfinite(curves["train_loss"].values[~diverged]).all()  # the healthy runs trained on
+        for run in np.flatnonzero(diverged):  # frozen: nothing logged after the step it diverged at
+            later = curves["step"].values > curves["diverged_at"].values[run]
+            assert later.any() and np.isnan(curves["train_loss"].values[run, later]).all()
+
+    verdict = json.loads((directory / "paper/grokking/verdict.json").read_text())
+    assert verdict["n_diverged"] == 2 and verdict["verdict"] == "inconclusive"
+    g1 = next(check for check in verdict["checks"] if check["name"] == "G1")
+    assert g1["status"] == "inconclusive" and "2 of its runs diverged" in g1["detail"]
+    html = (directory / "paper/report.html").read_text()
+    assert "2 diverged" in html and "2 of its runs diverged" in html
+    assert sorted(p.name for p in (directory / "paper/grokking").glob("*.png")) == [
+        "accuracy_curves.png", "time_to_generalise.png"]
