@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
+CLIENTS = ("sbatch", "squeue", "scontrol", "srun", "sinfo", "scancel")
 # Where SLURM clients look for the configuration when SLURM_CONF is unset and /etc/slurm has none.
 RUN_CONF = Path("/run/slurm/conf")
-CLIENTS = ("sbatch", "squeue", "scontrol", "srun")
 
 
 class SlurmUnavailable(Exception):
@@ -34,11 +34,11 @@ def missing_requirements() -> str | None:
         return "starting SLURM's daemons needs root"
     if Path("/etc/slurm/slurm.conf").exists():
         return "this machine has its own SLURM configuration (/etc/slurm/slurm.conf), which jobs would use"
-    if RUN_CONF.exists() and not RUN_CONF.is_symlink():
-        return f"{RUN_CONF} belongs to another SLURM installation"
+    if RUN_CONF.exists():  # a live link is another test cluster's, running now; a dead one is replaced
+        return f"{RUN_CONF} is in use (another SLURM installation, or this test running elsewhere on the machine)"
     absent = [name for name in DAEMONS + CLIENTS if _find(name) is None]
     if absent:
-        return f"needs Debian's slurm-wlm and munge (missing: {', '.join(absent)})"
+        return f"needs Debian's slurmctld, slurmd, slurm-client and munge (missing: {', '.join(absent)})"
     try:
         pwd.getpwnam("munge")
     except KeyError:
@@ -164,14 +164,14 @@ def one_node_cluster():
               "slurmctld did not answer", logs)
         daemons.append(_daemon([_find("slurmd"), "-D", "-N", host, "-f", str(conf)], env, root / "slurmd.out", logs))
         RUN_CONF.parent.mkdir(parents=True, exist_ok=True)
-        RUN_CONF.unlink(missing_ok=True)  # a symlink (checked above), left by an earlier cluster
+        RUN_CONF.unlink(missing_ok=True)  # a dead symlink (checked above), left by a cluster that was killed
         RUN_CONF.symlink_to(conf.parent)
         _wait(lambda: _alive(daemons, logs) and _answers(["sinfo", "-h", "-o", "%t"], env, "idle"), 60,
               "the node did not come up idle", logs)
         yield env
     finally:
         if daemons:
-            subprocess.run([_find("scancel"), "--full", "--user=root"], env=env, capture_output=True)
+            subprocess.run([_find("scancel"), "--user=root"], env=env, capture_output=True)
         for daemon in reversed(daemons):
             daemon.terminate()
         for daemon in reversed(daemons):
