@@ -3,8 +3,7 @@ from pathlib import Path
 
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.figures import figure_names
-from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups
-from grokrepro.spec.runs import datasets
+from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
@@ -24,7 +23,8 @@ except SpecError as error:
 
 RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
-DATASETS = {name: datasets(runs) for name, runs in RUNS.items()}
+# Runs that start from another run's final weights: those parents train first, in groups of their own.
+WARM_GROUPS = {name: training_groups(warm_start_runs(runs)) for name, runs in RUNS.items()}
 
 
 wildcard_constraints:
@@ -42,6 +42,19 @@ def group_files(wildcards):
 def group_data(wildcards):
     runs = GROUPS[wildcards.claim][wildcards.group]
     return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
+
+
+def warm_group_data(wildcards):
+    runs = WARM_GROUPS[wildcards.claim][wildcards.group]
+    return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
+
+
+def parent_weights(wildcards):
+    """The weights files of the parent groups this group's runs start from (none for runs from scratch)."""
+    parents = {run.warm_start.run_id for run in GROUPS[wildcards.claim][wildcards.group] if run.warm_start}
+    return sorted(f"{RESULTS}/{wildcards.claim}/warm/{group}.weights.pt"
+                  for group, runs in WARM_GROUPS[wildcards.claim].items()
+                  if parents & {run.run_id for run in runs})
 
 
 def claim_figures(wildcards):

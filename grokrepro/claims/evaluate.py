@@ -30,13 +30,20 @@ def note_threshold_change(verdict: dict, history_path: Path) -> dict:
     return verdict
 
 
-def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
+def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None) -> dict:
+    """`other_curves` maps the claims the spec `uses_claims` to their curves files."""
     began = time.perf_counter()
     curves = read_complete(curves_path)
+    other_curves = other_curves or {}
+    others = {claim: read_complete(path) for claim, path in other_curves.items()}
     results = []
     for spec_check in spec.checks:
         kind = CHECKS[spec_check.kind]
-        result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
+        params = kind.params_model.model_validate(spec_check.params)
+        if kind.reads_other_claims:
+            result = kind.function(curves, spec_check, params, others=others)
+        else:
+            result = kind.function(curves, spec_check, params)
         selected = select_runs(curves, spec_check.where)
         results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
     commit, dirty = git_commit()
@@ -50,7 +57,7 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
         "checks": [r.as_json() for r in results],
-        "data": [str(curves_path)],
+        "data": [str(curves_path), *(str(p) for p in other_curves.values())],
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),

@@ -21,6 +21,7 @@ UNITS = {
     "test_acc": ("1", "accuracy on the held-out pairs"),
     "param_norm": ("1", "L2 norm of all parameters"),
     "lmn": ("1", "linear mapping number, first hidden layer to logits"),
+    "fourier_share": ("1", "share of the centred logits' squared norm on the task's Fourier frequencies"),
 }
 
 
@@ -50,9 +51,11 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
     }
     # Per-run settings of the model and task, whatever their kind (alpha, init_scale, train_fraction, ...).
     for section, field in (("model", "init_scale"), ("model", "alpha"), ("model", "epsilon"),
-                           ("task", "train_fraction"), ("task", "n_train")):
-        if hasattr(getattr(runs[0], section), field):
-            coords[field] = ("run", np.array([getattr(getattr(r, section), field) for r in runs]))
+                           ("task", "train_fraction"), ("task", "train_size"), ("task", "labels"),
+                           ("task", "n_train")):
+        values = [getattr(getattr(r, section), field, None) for r in runs]
+        if all(v is not None for v in values):  # a size given as a count has no fraction, and vice versa
+            coords[field] = ("run", np.array(values))
     for axis in runs[0].coords:
         if axis not in coords:
             coords[axis] = ("run", np.array([r.coords[axis] for r in runs]))

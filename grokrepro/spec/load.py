@@ -71,10 +71,18 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# A training set's size is given one way or the other: setting one of these clears the rest.
+_EXCLUSIVE = ("train_fraction", "train_size")
+
+
 def merge_section(base: dict, override: dict) -> dict:
     """A partial section over a base one; a different `kind` replaces the section instead of merging."""
     switches_kind = "kind" in override and override["kind"] != base.get("kind")
-    return dict(override) if switches_kind else deep_merge(base, override)
+    if switches_kind:
+        return dict(override)
+    if any(key in override for key in _EXCLUSIVE):
+        base = {k: v for k, v in base.items() if k not in _EXCLUSIVE}
+    return deep_merge(base, override)
 
 
 def set_path(config: dict, axis: str, value: Any) -> dict:
@@ -82,11 +90,20 @@ def set_path(config: dict, axis: str, value: Any) -> dict:
     section, _, key = axis.partition(".")
     updated = copy.deepcopy(config)
     if key:
-        updated[section] = {**updated[section], key: value}
+        kept = {k: v for k, v in updated[section].items() if not (key in _EXCLUSIVE and k in _EXCLUSIVE)}
+        updated[section] = {**kept, key: value}
     else:
         variant = {k: v for k, v in value.items() if k != "name"}
         updated[section] = merge_section(updated[section], variant)
     return updated
+
+
+def warm_start_parent(config: dict, overrides: dict) -> dict:
+    """A run's parent configuration: its own sections with the warm start's overrides merged in."""
+    parent = {k: v for k, v in config.items() if k != "warm_start"}
+    for section, override in overrides.items():
+        parent[section] = merge_section(config[section], override)
+    return parent
 
 
 def axis_coordinate(axis: str, value: Any) -> tuple[str, Any]:
@@ -148,6 +165,8 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     merged = {}
     for section in ("task", "model", "optimizer", "train", "seeds"):
         merged[section] = merge_section(getattr(spec_file, section), getattr(block, section))
+    if spec_file.warm_start is not None or block.warm_start:
+        merged["warm_start"] = deep_merge(spec_file.warm_start or {}, block.warm_start)
     sweep = block.sweep if block.sweep is not None else spec_file.sweep
     as_list = isinstance(sweep, list)
     sweep = sweep if as_list else [sweep]
@@ -159,6 +178,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         scale=scale,
         differs_from_paper=block.differs_from_paper,
         sweep=sweep,
+        uses_claims=spec_file.uses_claims,
         checks=[c.model_dump() for c in spec_file.checks],
         **merged,
     )
@@ -174,6 +194,8 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
             candidate = set_path(candidate, axis, value)
         try:
             ResolvedSpec.model_validate(candidate)
+            if resolved.warm_start is not None:
+                ResolvedSpec.model_validate(warm_start_parent(candidate, resolved.warm_start.model_dump()))
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
     _check_checks(path, where, resolved)

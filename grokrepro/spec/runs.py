@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
-from grokrepro.spec.load import axis_coordinate, set_path, sweep_points
+from grokrepro.spec.load import axis_coordinate, set_path, sweep_points, warm_start_parent
 from grokrepro.spec.schema import Model, Optimizer, ResolvedSpec, Task, Train
 from pydantic import TypeAdapter
 
@@ -35,6 +35,8 @@ class RunConfig:
     optimizer: Optimizer
     train: Train
     coords: dict[str, Any]  # the sweep values that distinguish this run, by short name
+    # The run whose final weights this one starts from (trained by its own rule), or None: from scratch.
+    warm_start: Optional["RunConfig"] = None
 
     @property
     def split_seed(self) -> int:
@@ -56,16 +58,22 @@ class RunConfig:
         task.pop("split_seed")
         config["task"] = task
         config.pop("seed")
+        if self.warm_start is not None:
+            # Parents differ by seed; children of parents that share shapes still train together.
+            config["warm_start"] = self.warm_start.group_key
         return content_hash(config)
 
     def resolved(self) -> dict[str, Any]:
-        return {
+        config = {
             "seed": self.seed,
             "task": self.task.model_dump(),
             "model": self.model.model_dump(),
             "optimizer": self.optimizer.model_dump(),
             "train": self.train.model_dump(),
         }
+        if self.warm_start is not None:
+            config["warm_start"] = self.warm_start.run_id
+        return config
 
 
 def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:
@@ -79,19 +87,36 @@ def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig
             config = set_path(config, axis, value)
         coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
         for seed in seeds:
-            resolved = dict(config, seed=seed)
-            runs.append(
-                RunConfig(
-                    run_id="r" + content_hash(resolved),
-                    seed=seed,
-                    task=_TASK.validate_python(config["task"]),
-                    model=_MODEL.validate_python(config["model"]),
-                    optimizer=Optimizer.model_validate(config["optimizer"]),
-                    train=Train.model_validate(config["train"]),
-                    coords=coords,
-                )
-            )
+            parent = None
+            if spec.warm_start is not None:
+                parent = _run_config(warm_start_parent(config, spec.warm_start.model_dump()), seed, {})
+            runs.append(_run_config(config, seed, coords, parent))
     return runs
+
+
+def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfig] = None) -> RunConfig:
+    hashed = dict(config, seed=seed)
+    if parent is not None:
+        hashed["warm_start"] = parent.run_id
+    return RunConfig(
+        run_id="r" + content_hash(hashed),
+        seed=seed,
+        task=_TASK.validate_python(config["task"]),
+        model=_MODEL.validate_python(config["model"]),
+        optimizer=Optimizer.model_validate(config["optimizer"]),
+        train=Train.model_validate(config["train"]),
+        coords=coords,
+        warm_start=parent,
+    )
+
+
+def warm_start_runs(runs: list[RunConfig]) -> list[RunConfig]:
+    """The distinct parents of `runs`, in first-seen order (children of one parent share it)."""
+    parents: dict[str, RunConfig] = {}
+    for run in runs:
+        if run.warm_start is not None:
+            parents.setdefault(run.warm_start.run_id, run.warm_start)
+    return list(parents.values())
 
 
 def training_groups(runs: list[RunConfig]) -> dict[str, list[RunConfig]]:
