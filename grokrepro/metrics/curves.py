@@ -21,7 +21,7 @@ UNITS = {
     "test_acc": ("1", "accuracy on the held-out pairs"),
     "param_norm": ("1", "L2 norm of all parameters"),
     "lmn": ("1", "linear mapping number, first hidden layer to logits"),
-    "fourier_share": ("1", "share of the centred logits' squared norm on the task's Fourier frequencies"),
+    "fourier_share": ("1", "share of the centred logits' norm in the task's Fourier subspace"),
 }
 
 

@@ -3,7 +3,8 @@
 A network that implements x+y mod p by Nanda et al.'s Fourier algorithm has logits
 L(a, b, c) = Σ_k A_k cos(ω_k (a + b − c) + φ_k): over the (a, b, c) cube its discrete Fourier transform lives
 on the frequencies (k, k, −k). A memorising network spreads over all frequencies. Varma et al. certify their
-generalisation-only networks by the share of logit norm in that subspace (> 95 %).
+generalisation-only networks by the share of logit norm in that subspace (> 95 %): the norm of the logits'
+projection onto it over the norm of the logits, i.e. the square root of the share of their squared norm.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ def supported(operation: str) -> bool:
 
 
 def trigonometric_share(logits: torch.Tensor, prime: int, operation: str = "x+y") -> torch.Tensor:
-    """Share of the squared logit norm on the operation's frequencies, for logits of shape (..., p*p, p)
-    listing every pair (a, b) in row-major order. Logits are first centred over the output class, because
-    softmax ignores a shift per pair."""
+    """‖projection onto the operation's frequencies‖ / ‖logits‖, for logits of shape (..., p*p, p) listing
+    every pair (a, b) in row-major order. Logits are first centred over the output class, because softmax
+    ignores a shift per pair. (Parseval: the projection's norm is read off the Fourier coefficients.)"""
     if operation not in _SUPPORT_SIGNS:
         raise ValueError(f"no trigonometric subspace defined for {operation!r}; known: {sorted(_SUPPORT_SIGNS)}")
     p = prime
@@ -32,4 +33,4 @@ def trigonometric_share(logits: torch.Tensor, prime: int, operation: str = "x+y"
     sa, sb, sc = _SUPPORT_SIGNS[operation]
     on_support = energy[..., (sa * k) % p, (sb * k) % p, (sc * k) % p].sum(-1)
     total = energy.flatten(-3).sum(-1)
-    return on_support / total.clamp_min(1e-300)
+    return (on_support / total.clamp_min(1e-300)).sqrt()
