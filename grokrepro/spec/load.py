@@ -155,6 +155,15 @@ def _check_grid(path: Path, where: str, sweep: dict[str, list], field: str) -> N
         short_names[key] = axis
 
 
+def _merge_warm_start(base: dict, override: dict) -> dict:
+    """Section by section, as the spec's own sections merge (so a size given as a count replaces a fraction)."""
+    merged = dict(base)
+    for section, value in override.items():
+        both_mappings = isinstance(value, dict) and isinstance(base.get(section), dict)
+        merged[section] = merge_section(base[section], value) if both_mappings else value
+    return merged
+
+
 def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False) -> ResolvedSpec:
     """Apply one scale's overrides. `base_only` checks the base sections alone, so that an error in them
     is reported as such rather than under the first scale that inherits it."""
@@ -166,7 +175,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     for section in ("task", "model", "optimizer", "train", "seeds"):
         merged[section] = merge_section(getattr(spec_file, section), getattr(block, section))
     if spec_file.warm_start is not None or block.warm_start:
-        merged["warm_start"] = deep_merge(spec_file.warm_start or {}, block.warm_start)
+        merged["warm_start"] = _merge_warm_start(spec_file.warm_start or {}, block.warm_start)
     sweep = block.sweep if block.sweep is not None else spec_file.sweep
     as_list = isinstance(sweep, list)
     sweep = sweep if as_list else [sweep]
