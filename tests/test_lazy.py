@@ -236,3 +236,14 @@ def test_l4_fails_when_small_data_also_generalises():
 def test_l4_fails_when_the_middle_size_does_not_grok():
     curves = lazy_curves(goldilocks_runs(np.inf, 400, 400))
     assert run_check("goldilocks_dataset_size", curves, **GOLDILOCKS).status == "fail"
+
+
+def test_l4_a_missing_small_size_run_is_no_evidence_of_never_generalising():
+    # Seed 3 has no small-P run (never trained or left out): its small P must not count as "never generalised".
+    runs = [r for r in goldilocks_runs(np.inf, 10000, 400) if not (r["seed"] == 3 and r["n_train"] == 50)]
+    result = run_check("goldilocks_dataset_size", lazy_curves(runs), **GOLDILOCKS)
+    assert result.status == "inconclusive" and "seed 3: no run at the small size" in result.detail
+    only_large = [r for r in goldilocks_runs(np.inf, 10000, 400) if r["n_train"] != 50]
+    only_large += [dict(seed=9, n_train=50, t_train=300, t_test=np.inf)]  # the size exists, for another seed
+    result = run_check("goldilocks_dataset_size", lazy_curves(only_large), **GOLDILOCKS)
+    assert result.status == "inconclusive" and not result.passed

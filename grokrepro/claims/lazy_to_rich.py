@@ -12,7 +12,8 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
+from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
+                                      select_runs)
 from grokrepro.metrics import bootstrap, interval, measured_at
 
 
@@ -201,12 +202,20 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
     amount = amount_of_grokking(t_train, t_test)
     values, seeds, table = seed_table(runs, params.axis, amount)
     test_times = seed_table(runs, params.axis, t_test)[2]
+    # NaN where a seed has no run at that size (never trained, or left out as diverged)
+    present = seed_table(runs, params.axis, np.ones(runs.sizes["run"]))[2]
     wanted = [params.small, params.middle, params.large]
     if not all(np.isclose(values, w).any() for w in wanted):
         return inconclusive(spec_check, threshold, f"{params.axis} values {list(values)} lack one of {wanted}")
     small, middle, large = (int(np.nonzero(np.isclose(values, w))[0][0]) for w in wanted)
-    ratios, holds, lines = [], [], []
+    ratios, holds, lines, unknown = [], [], [], []
     for i, seed in enumerate(seeds):
+        missing = [name for name, j in (("small", small), ("middle", middle), ("large", large))
+                   if np.isnan(present[i, j])]
+        if missing:
+            # A run that was never measured says nothing, least of all "never generalised".
+            unknown.append(f"seed {int(seed)}: no run at the {'/'.join(missing)} size")
+            continue
         large_amount = max(table[i, large], 1.0)  # one logged interval at least, so ratios stay finite
         ratio = table[i, middle] / large_amount
         ok = (not np.isfinite(test_times[i, small]) and np.isfinite(table[i, middle])
@@ -215,5 +224,13 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
         holds.append(bool(ok))
         lines.append(f"seed {int(seed)}: small P t_test {test_times[i, small]:g}; middle P amount {table[i, middle]:g}; "
                      f"large P amount {table[i, large]:g}")
-    return _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
-                              "; ".join(lines))
+    if not holds:
+        return inconclusive(spec_check, threshold, "no seed could be judged: " + ("; ".join(unknown) or "no runs"),
+                            int(runs.sizes["run"]))
+    result = _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
+                                "; ".join(lines + unknown))
+    if unknown:
+        # Seeds of unknown outcome could tip the share either way.
+        result.status = INCONCLUSIVE
+        result.detail += f"; inconclusive: {len(unknown)} of {len(seeds)} seeds could not be judged"
+    return result
