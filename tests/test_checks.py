@@ -115,3 +115,22 @@ def test_a_diverged_run_makes_a_check_inconclusive():
     assert downgraded_for_divergence(result, 1).status == "inconclusive"
     failed = g1(synthetic_curves([150], [200], [0.5], SEEDS))
     assert downgraded_for_divergence(failed, 2).status == "inconclusive"
+
+
+def test_g2_is_inconclusive_when_adjacent_delays_are_both_censored():
+    # Neither 0.5 nor 0.4 generalises within the budget: their order is unknown, not "not rising".
+    curves = synthetic_curves([160, 150, 140], [1200, np.inf, np.inf], [0.7, 0.5, 0.4], SEEDS)
+    result = g2(curves)
+    assert not result.passed and result.status == "inconclusive" and "censored" in result.detail
+
+
+def test_g2_still_fails_on_a_definite_violation_beside_a_censored_tie():
+    # the delay falls from 0.8 to 0.7: no order of the censored pair can rescue the trend
+    curves = synthetic_curves([160, 160, 150, 140], [3000, 1200, np.inf, np.inf], [0.8, 0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).status == "fail"
+
+
+def test_g2_is_inconclusive_when_no_fraction_fits_within_the_budget():
+    # Every fit time and delay is censored: nothing is known about their order.
+    curves = synthetic_curves([np.inf] * 3, [np.inf] * 3, [0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).status == "inconclusive"
