@@ -155,3 +155,18 @@ def test_a_list_of_grids_runs_their_union(tmp_path):
     bad = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1]}, {"train.steps": [60]}])
     with pytest.raises(SpecError, match="sweep.1.*same axes"):
         load_spec(write_spec(tmp_path, bad, "bad.yaml"))
+
+
+def test_run_ids_ignore_execution_only_fields_but_not_logging(tmp_path):
+    def ids(name, **train_changes):
+        raw = tiny_spec(train={**TINY["train"], **train_changes})
+        runs = expand_runs(load_spec(write_spec(tmp_path, raw, name)))
+        return [r.run_id for r in runs], sorted(training_groups(runs))
+
+    reference = ids("reference.yaml")
+    # how a run is executed: checkpoints, device, how many runs share a process
+    assert ids("execution.yaml", checkpoint_every=7, device="cpu", max_group_size=8) == reference
+    # what is logged changes the curves
+    assert ids("log_every.yaml", log_every=3)[0] != reference[0]
+    assert ids("log_points.yaml", log_points=9)[0] != reference[0]
+    assert ids("early_stop.yaml", early_stop={"enabled": True})[0] != reference[0]

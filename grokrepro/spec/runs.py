@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from grokrepro.spec.load import axis_coordinate, set_path, sweep_points
@@ -17,6 +17,12 @@ PER_RUN_FIELDS = {
     "model": ("init_scale", "alpha", "epsilon"),
 }
 
+# Fields that change how a run executes but not what it computes; run ids leave them out, so changing them
+# retrains nothing. (log_every, log_points, probes and early_stop change the curves and stay in.)
+EXECUTION_ONLY_FIELDS = {
+    "train": ("checkpoint_every", "device", "max_group_size"),
+}
+
 _TASK = TypeAdapter(Task)
 _MODEL = TypeAdapter(Model)
 
@@ -24,6 +30,14 @@ _MODEL = TypeAdapter(Model)
 def content_hash(obj: Any, length: int = 12) -> str:
     canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def run_identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a run's results depend on: its resolved configuration without the execution-only fields."""
+    identity = dict(resolved)
+    for section, fields in EXECUTION_ONLY_FIELDS.items():
+        identity[section] = {k: v for k, v in identity[section].items() if k not in fields}
+    return identity
 
 
 @dataclass(frozen=True)
@@ -79,18 +93,17 @@ def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig
             config = set_path(config, axis, value)
         coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
         for seed in seeds:
-            resolved = dict(config, seed=seed)
-            runs.append(
-                RunConfig(
-                    run_id="r" + content_hash(resolved),
-                    seed=seed,
-                    task=_TASK.validate_python(config["task"]),
-                    model=_MODEL.validate_python(config["model"]),
-                    optimizer=Optimizer.model_validate(config["optimizer"]),
-                    train=Train.model_validate(config["train"]),
-                    coords=coords,
-                )
+            run = RunConfig(
+                run_id="",
+                seed=seed,
+                task=_TASK.validate_python(config["task"]),
+                model=_MODEL.validate_python(config["model"]),
+                optimizer=Optimizer.model_validate(config["optimizer"]),
+                train=Train.model_validate(config["train"]),
+                coords=coords,
             )
+            # Hashed after validation, so that 1 and 1.0 or an omitted default name the same run.
+            runs.append(replace(run, run_id="r" + content_hash(run_identity(run.resolved()))))
     return runs
 
 
