@@ -170,3 +170,29 @@ def test_run_ids_ignore_execution_only_fields_but_not_logging(tmp_path):
     assert ids("log_every.yaml", log_every=3)[0] != reference[0]
     assert ids("log_points.yaml", log_points=9)[0] != reference[0]
     assert ids("early_stop.yaml", early_stop={"enabled": True})[0] != reference[0]
+
+
+def test_overlapping_grids_run_each_point_once(tmp_path):
+    raw = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1, 1.0], "train.steps": [30]},
+                           {"optimizer.weight_decay": [1.0, 0.5], "train.steps": [30]}])
+    runs = expand_runs(load_spec(write_spec(tmp_path, raw)))
+    assert len(runs) == len({r.run_id for r in runs}) == 3 * 2
+    assert [r.optimizer.weight_decay for r in runs[::2]] == [0.1, 1.0, 0.5]
+    assert sum(len(g) for g in training_groups(runs).values()) == 6
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ([{"task": [{"name": "add", "prime": 13}]}, {"task": [{"name": "plus", "prime": 13}]}],
+     "same run under different coordinates"),
+    ([{"task": [{"name": "add", "prime": 13}]}, {"task": [{"name": "add", "prime": 11}]}],
+     "different runs with the same coordinates"),
+    ({"train.checkpoint_every": [10, 20]}, "same run under different coordinates"),  # execution only
+])
+def test_one_run_must_have_one_set_of_coordinates(tmp_path, sweep, words):
+    raw = tiny_spec(sweep=sweep)
+    raw["checks"][0]["where"] = {}
+    path = write_spec(tmp_path, raw)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message and "field 'sweep'" in message and words in message

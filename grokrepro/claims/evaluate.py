@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
-from grokrepro.claims.verdict import decide, downgraded_for_divergence, select_runs
+from grokrepro.claims.verdict import AmbiguousRunsError, decide, downgraded_for_divergence, select_runs
 from grokrepro.metrics.curves import read_complete
 from grokrepro.provenance import git_commit
+from grokrepro.spec import SpecError
 
 
 def thresholds_sha256(spec) -> str:
@@ -34,9 +35,13 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
     began = time.perf_counter()
     curves = read_complete(curves_path)
     results = []
-    for spec_check in spec.checks:
+    for index, spec_check in enumerate(spec.checks):
         kind = CHECKS[spec_check.kind]
-        result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
+        try:
+            result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
+        except AmbiguousRunsError as error:
+            raise SpecError(f"{spec.claim} (scale {spec.scale}): field 'checks.{index}.where' = "
+                            f"{dict(spec_check.where)}: {error}") from None
         selected = select_runs(curves, spec_check.where)
         results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
     commit, dirty = git_commit()

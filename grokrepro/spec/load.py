@@ -168,16 +168,34 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         raise _format_validation(path, error, where) from None
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
+    seen: dict[str, tuple[dict, dict]] = {}
     for point in sweep_points(sweep):
         candidate = dict(data)
         for axis, value in point.items():
             candidate = set_path(candidate, axis, value)
         try:
-            ResolvedSpec.model_validate(candidate)
+            valid = ResolvedSpec.model_validate(candidate)
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
+        _check_distinct(path, where, point, valid, seen)
     _check_checks(path, where, resolved)
     return resolved
+
+
+def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:
+    """Overlapping grids may repeat a point (it runs once), but one run must not carry two sets of
+    coordinates, nor two runs one set: checks select runs by coordinates."""
+    from grokrepro.spec.runs import content_hash, run_identity
+
+    identity = content_hash(run_identity({s: getattr(valid, s).model_dump() for s in SWEEPABLE_SECTIONS}))
+    coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
+    for other_identity, (other_point, other_coords) in seen.items():
+        if (other_identity == identity) != (other_coords == coords):
+            problem = ("are the same run under different coordinates" if other_identity == identity
+                       else f"are different runs with the same coordinates {coords}")
+            raise SpecError(f"{path}{where}: field 'sweep': points {other_point} and {point} {problem}; "
+                            "every run needs its own coordinates")
+    seen[identity] = (point, coords)
 
 
 def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:

@@ -83,10 +83,11 @@ class RunConfig:
 
 
 def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:
-    """Every sweep point × every seed of `seed_set`, in a stable order."""
+    """Every sweep point × every seed of `seed_set`, in a stable order. A point that overlapping grids
+    repeat, or a repeated seed, is one run (the spec validator refuses one run under two coordinates)."""
     seeds = getattr(spec.seeds, seed_set)
     base = {s: getattr(spec, s).model_dump() for s in ("task", "model", "optimizer", "train")}
-    runs = []
+    runs, run_ids = [], set()
     for point in sweep_points(spec.sweep):
         config = base
         for axis, value in point.items():
@@ -103,7 +104,10 @@ def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig
                 coords=coords,
             )
             # Hashed after validation, so that 1 and 1.0 or an omitted default name the same run.
-            runs.append(replace(run, run_id="r" + content_hash(run_identity(run.resolved()))))
+            run = replace(run, run_id="r" + content_hash(run_identity(run.resolved())))
+            if run.run_id not in run_ids:
+                run_ids.add(run.run_id)
+                runs.append(run)
     return runs
 
 
