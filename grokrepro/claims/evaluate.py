@@ -31,6 +31,14 @@ def note_threshold_change(verdict: dict, history_path: Path) -> dict:
     return verdict
 
 
+def trained_under(curves, name: str) -> str | None:
+    """The spec hash or commit the runs were trained under (several, comma-separated, if groups differ)."""
+    coordinate = f"training_{name}"
+    if coordinate in curves.coords:
+        return ", ".join(sorted({str(v) for v in curves[coordinate].values}))
+    return curves.attrs.get(name)  # curves merged before per-run provenance was kept
+
+
 def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
     began = time.perf_counter()
     curves = read_complete(curves_path)
@@ -62,10 +70,10 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
         "n_early_stopped": int((curves["stopped_at"].values >= 0).sum()),
         "spec_sha256": spec_sha256,
         "thresholds_sha256": thresholds_sha256(spec),
-        "training_spec_sha256": curves.attrs.get("spec_sha256"),
+        "training_spec_sha256": trained_under(curves, "spec_sha256"),
         "git_commit": commit,
         "git_dirty": dirty,
-        "training_git_commit": curves.attrs.get("git_commit"),
+        "training_git_commit": trained_under(curves, "git_commit"),
         "versions": json.loads(curves.attrs.get("versions", "{}")),
         "device": curves.attrs.get("devices", "unknown"),
         "runtime_s": float(curves.attrs.get("training_seconds", 0.0)) + time.perf_counter() - began,
