@@ -196,3 +196,22 @@ def test_one_run_must_have_one_set_of_coordinates(tmp_path, sweep, words):
         load_spec(path)
     message = str(caught.value)
     assert str(path) in message and "field 'sweep'" in message and words in message
+
+
+def test_early_stop_on_a_regression_task_is_refused(tmp_path):
+    regression = {"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30}
+    train = {**TINY["train"], "early_stop": {"enabled": True}}
+    raw = tiny_spec(task=regression, model={"kind": "lazy_quadratic", "width": 8}, train=train,
+                    sweep={"model.alpha": [0.5, 2.0]})
+    raw["checks"][0]["where"] = {}
+    path = write_spec(tmp_path, raw)
+    with pytest.raises(SpecError, match=r"field 'train.early_stop.enabled' = True: .*regression task"):
+        load_spec(path)
+    # the same when a swept variant turns the task into regression
+    raw = tiny_spec(train=train, sweep={"task": [{"name": "add"}, {"name": "reg", **regression}]})
+    raw["checks"][0]["where"] = {}
+    with pytest.raises(SpecError, match=r"sweep point .*'reg'.*train.early_stop.enabled"):
+        load_spec(write_spec(tmp_path, raw, "variant.yaml"))
+    without = tiny_spec(task=regression, model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [0.5]})
+    without["checks"][0]["where"] = {}
+    assert load_spec(write_spec(tmp_path, without, "fine.yaml")).task.kind == "gaussian_regression"

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
+from grokrepro.spec.schema import SCALES, GaussianRegressionTask, ResolvedSpec, ScaleBlock, SpecFile
 
 
 class SpecError(ValueError):
@@ -166,6 +166,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         resolved = ResolvedSpec.model_validate(data)
     except ValidationError as error:
         raise _format_validation(path, error, where) from None
+    _check_early_stop(path, where, resolved)
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
     seen: dict[str, tuple[dict, dict]] = {}
@@ -177,9 +178,17 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
             valid = ResolvedSpec.model_validate(candidate)
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
+        _check_early_stop(path, f"{where}, sweep point {point}", valid)
         _check_distinct(path, where, point, valid, seen)
     _check_checks(path, where, resolved)
     return resolved
+
+
+def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
+    # Early stop watches test accuracy, which a regression task does not measure.
+    if valid.train.early_stop.enabled and isinstance(valid.task, GaussianRegressionTask):
+        raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
+                        f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
 
 
 def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:
