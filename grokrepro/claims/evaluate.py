@@ -39,7 +39,7 @@ def trained_under(curves, name: str) -> str | None:
     return curves.attrs.get(name)  # curves merged before per-run provenance was kept
 
 
-def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
+def evaluate(spec, spec_sha256: str, curves_path: str | Path, seed_set: str = "verdict") -> dict:
     began = time.perf_counter()
     curves = read_complete(curves_path)
     results = []
@@ -58,6 +58,8 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
         "paper": spec.paper,
         "statement": spec.statement,
         "scale": spec.scale,
+        # "development": the seeds the settings were chosen on, so not a verdict in the sense of CLAIMS.md
+        "seed_set": seed_set,
         "verdict": decide(results),
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
