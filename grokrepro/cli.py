@@ -87,8 +87,8 @@ def cmd_train(args) -> int:
         from grokrepro.train.warm_start import save_weights
 
         save_weights(trainer.final_params(), args.save_weights)
-    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
-             "spec_json": spec.model_dump_json(), **provenance(result.device)}
+    attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance(result.device)}
     write_atomic(group_dataset(result, runs, attrs), args.out)
     print(f"{args.group}: {len(runs)} runs, {result.steps_per_second:.1f} steps/s, "
           f"{result.wall_seconds:.1f} s on {result.device}", file=sys.stderr)
@@ -100,8 +100,8 @@ def cmd_metrics(args) -> int:
     from grokrepro.provenance import provenance
 
     spec = load_spec(args.spec, args.scale)
-    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
-             "spec_json": spec.model_dump_json(), **provenance()}
+    attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance()}
     attrs.pop("device")
     write_atomic(merge_groups(args.groups, attrs), args.out)
     return 0
@@ -115,10 +115,10 @@ def cmd_verdict(args) -> int:
     missing = sorted(set(spec.uses_claims) - set(others))
     if missing:
         raise SpecError(f"{args.spec}: uses the curves of {missing}; pass them with --other-curves claim=path")
-    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others)
+    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others, args.seed_set)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
     note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_text(json.dumps(verdict, indent=2) + "\n")
     partial.replace(args.out)

@@ -7,8 +7,11 @@ from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, w
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
-RESULTS = f"results/{SCALE}"
-LOGS = f"logs/{SCALE}"
+# Other seed sets than the verdict seeds get their own trees, so they never overwrite or pass for verdicts.
+SEED_SUFFIX = "" if SEED_SET == "verdict" else f"-{SEED_SET}"
+RESULTS = f"results/{SCALE}{SEED_SUFFIX}"
+LOGS = f"logs/{SCALE}{SEED_SUFFIX}"
+PAPER = f"paper{SEED_SUFFIX}"
 TORCH_THREADS = int(config["torch_threads"])
 
 SPECS = {name: f"specs/{name}.yaml" for name in CLAIMS if Path(f"specs/{name}.yaml").is_file()}

@@ -10,17 +10,17 @@ rule publish:
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
         figures=claim_figures,
     output:
-        directory("paper/{claim}"),
+        directory(f"{PAPER}/{{claim}}"),
     shell:
         "mkdir -p {output} && cp {input.verdict} {input.figures} {output}/"
 
 
 rule report:
     input:
-        claims=expand("paper/{claim}", claim=SPECS),
+        claims=expand(f"{PAPER}/{{claim}}", claim=SPECS),
     output:
-        html="paper/report.html",
-        summary="paper/all",
+        html=f"{PAPER}/report.html",
+        summary=f"{PAPER}/all",
     log:
         f"{LOGS}/report.log",
     shell:
@@ -29,6 +29,6 @@ rule report:
 
 rule not_implemented:
     output:
-        "paper/{missing}",
+        f"{PAPER}/{{missing}}",
     shell:
         "echo 'grokrepro: claim {wildcards.missing} is not implemented yet (no specs/{wildcards.missing}.yaml)' >&2; exit 1"

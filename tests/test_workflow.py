@@ -62,6 +62,21 @@ def test_editing_a_threshold_recomputes_the_verdict_without_retraining(smoke_run
     assert "rule train:" not in text and "rule dataset:" not in text
 
 
+def test_changing_the_checkpoint_interval_retrains_nothing(smoke_run, tmp_path):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_run, directory, symlinks=True)
+    spec = directory / "specs/grokking.yaml"
+    text = spec.read_text()
+    assert "log_points: 20, checkpoint_every: 100}" in text
+    spec.write_text(text.replace("log_points: 20, checkpoint_every: 100}", "log_points: 20, checkpoint_every: 50}"))
+    plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
+    text = plan.stdout + plan.stderr
+    assert plan.returncode == 0, text[-3000:]
+    assert "rule train:" not in text and "rule dataset:" not in text
+
+
 def test_one_core_gives_identical_curves(smoke_run, tmp_path):
     directory = copy_workflow(tmp_path)
     done = subprocess.run(["snakemake", "-c1", "paper/all", "--config", "scale=smoke"], cwd=directory,

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
+from grokrepro.spec.schema import SCALES, GaussianRegressionTask, ResolvedSpec, ScaleBlock, SpecFile
 
 
 class SpecError(ValueError):
@@ -195,20 +195,47 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         resolved = ResolvedSpec.model_validate(data)
     except ValidationError as error:
         raise _format_validation(path, error, where) from None
+    _check_early_stop(path, where, resolved)
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
+    seen: dict[str, tuple[dict, dict]] = {}
     for point in sweep_points(sweep):
         candidate = dict(data)
         for axis, value in point.items():
             candidate = set_path(candidate, axis, value)
         try:
-            ResolvedSpec.model_validate(candidate)
+            valid = ResolvedSpec.model_validate(candidate)
             if resolved.warm_start is not None:
                 ResolvedSpec.model_validate(warm_start_parent(candidate, resolved.warm_start.model_dump()))
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
+        _check_early_stop(path, f"{where}, sweep point {point}", valid)
+        _check_distinct(path, where, point, valid, seen)
     _check_checks(path, where, resolved)
     return resolved
+
+
+def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
+    # Early stop watches test accuracy, which a regression task does not measure.
+    if valid.train.early_stop.enabled and isinstance(valid.task, GaussianRegressionTask):
+        raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
+                        f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
+
+
+def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:
+    """Overlapping grids may repeat a point (it runs once), but one run must not carry two sets of
+    coordinates, nor two runs one set: checks select runs by coordinates."""
+    from grokrepro.spec.runs import content_hash, run_identity
+
+    identity = content_hash(run_identity({s: getattr(valid, s).model_dump() for s in SWEEPABLE_SECTIONS}))
+    coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
+    for other_identity, (other_point, other_coords) in seen.items():
+        if (other_identity == identity) != (other_coords == coords):
+            problem = ("are the same run under different coordinates" if other_identity == identity
+                       else f"are different runs with the same coordinates {coords}")
+            raise SpecError(f"{path}{where}: field 'sweep': points {other_point} and {point} {problem}; "
+                            "every run needs its own coordinates")
+    seen[identity] = (point, coords)
 
 
 def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 from grokrepro.spec.load import axis_coordinate, set_path, sweep_points, warm_start_parent
@@ -17,6 +17,12 @@ PER_RUN_FIELDS = {
     "model": ("init_scale", "alpha", "epsilon"),
 }
 
+# Fields that change how a run executes but not what it computes; run ids leave them out, so changing them
+# retrains nothing. (log_every, log_points, probes and early_stop change the curves and stay in.)
+EXECUTION_ONLY_FIELDS = {
+    "train": ("checkpoint_every", "device", "max_group_size"),
+}
+
 _TASK = TypeAdapter(Task)
 _MODEL = TypeAdapter(Model)
 
@@ -24,6 +30,14 @@ _MODEL = TypeAdapter(Model)
 def content_hash(obj: Any, length: int = 12) -> str:
     canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def run_identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a run's results depend on: its resolved configuration without the execution-only fields."""
+    identity = dict(resolved)
+    for section, fields in EXECUTION_ONLY_FIELDS.items():
+        identity[section] = {k: v for k, v in identity[section].items() if k not in fields}
+    return identity
 
 
 @dataclass(frozen=True)
@@ -77,10 +91,11 @@ class RunConfig:
 
 
 def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:
-    """Every sweep point × every seed of `seed_set`, in a stable order."""
+    """Every sweep point × every seed of `seed_set`, in a stable order. A point that overlapping grids
+    repeat, or a repeated seed, is one run (the spec validator refuses one run under two coordinates)."""
     seeds = getattr(spec.seeds, seed_set)
     base = {s: getattr(spec, s).model_dump() for s in ("task", "model", "optimizer", "train")}
-    runs = []
+    runs, run_ids = [], set()
     for point in sweep_points(spec.sweep):
         config = base
         for axis, value in point.items():
@@ -90,16 +105,16 @@ def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig
             parent = None
             if spec.warm_start is not None:
                 parent = _run_config(warm_start_parent(config, spec.warm_start.model_dump()), seed, {})
-            runs.append(_run_config(config, seed, coords, parent))
+            run = _run_config(config, seed, coords, parent)
+            if run.run_id not in run_ids:
+                run_ids.add(run.run_id)
+                runs.append(run)
     return runs
 
 
 def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfig] = None) -> RunConfig:
-    hashed = dict(config, seed=seed)
-    if parent is not None:
-        hashed["warm_start"] = parent.run_id
-    return RunConfig(
-        run_id="r" + content_hash(hashed),
+    run = RunConfig(
+        run_id="",
         seed=seed,
         task=_TASK.validate_python(config["task"]),
         model=_MODEL.validate_python(config["model"]),
@@ -108,6 +123,9 @@ def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfi
         coords=coords,
         warm_start=parent,
     )
+    # Hashed after validation, so that 1 and 1.0 or an omitted default name the same run; a warm-started
+    # run's identity includes its parent's.
+    return replace(run, run_id="r" + content_hash(run_identity(run.resolved())))
 
 
 def warm_start_runs(runs: list[RunConfig]) -> list[RunConfig]:

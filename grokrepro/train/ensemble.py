@@ -66,6 +66,8 @@ class EnsembleTrainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
         self.regression = datasets[0].is_regression
+        if self.regression and first.train.early_stop.enabled:  # the spec validator refuses this too
+            raise ValueError("train.early_stop watches test accuracy, which a regression task does not have")
         self.datasets = datasets
         self.model_shape = {"n_symbols": datasets[0].n_symbols, "input_dim": datasets[0].inputs.shape[-1]}
 
