@@ -75,8 +75,13 @@ def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams)
         return f"{setting}: t_fit {t_fit[k]:g}, final test acc {final[-1] if final.size else np.nan:.3f}, " \
                f"best plateau {found[k][1][0]:g}-{found[k][1][1]:g} ({ratios[k]:.2f} of the length needed)"
 
+    searched = ", ".join(f"{name} {sorted(set(np.asarray(values).tolist()))}" for name, values in coords.items()
+                         if len(set(np.asarray(values).tolist())) > 1)
+    budgets = sorted(set(runs["budget_steps"].values.tolist()))
+    never_fit = int((~np.isfinite(t_fit)).sum())
     detail = "; ".join(describe(k) for k in np.argsort(-ratios)[:5])
-    detail = f"{int((ratios >= 1).sum())} of {len(ratios)} runs have a plateau. Best runs: {detail}"
+    detail = (f"Searched {len(ratios)} runs ({searched}; budget {budgets} steps; {never_fit} never fit the "
+              f"training set). {int((ratios >= 1).sum())} have a plateau. Best runs: {detail}")
     passed = bool(ratios[best] >= threshold)
     # An existence check over all runs: no seed resampling can create a plateau that no run shows.
     return CheckResult(spec_check.name, spec_check.statement, float(ratios[best]), threshold, passed,
