@@ -13,7 +13,7 @@ rule train:
         data_dir=f"{RESULTS}/{{claim}}/data",
     log:
         f"{LOGS}/{{claim}}/train/{{group}}.log",
-    threads: 2
+    threads: TORCH_THREADS
     shell:
         "grokrepro train {params.spec} --scale {SCALE} --seed-set {SEED_SET} --group {wildcards.group} "
         "--data-dir {params.data_dir} --out {output} --checkpoint {params.checkpoint} "
@@ -33,7 +33,7 @@ rule train_warm_start:
         data_dir=f"{RESULTS}/{{claim}}/data",
     log:
         f"{LOGS}/{{claim}}/train/warm-{{group}}.log",
-    threads: 2
+    threads: TORCH_THREADS
     shell:
         "grokrepro train {params.spec} --scale {SCALE} --seed-set {SEED_SET} --group {wildcards.group} "
         "--warm-start-parents --data-dir {params.data_dir} --out {output.curves} "

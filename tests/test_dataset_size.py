@@ -107,3 +107,11 @@ def test_children_start_from_their_parents_final_weights(tmp_path):
             assert torch.equal(value[k], trainer.params[name][j])
     with pytest.raises(FileNotFoundError, match="warm-start parents"):
         initial_params(children, [])
+
+
+def test_uses_claims_must_name_other_known_claims(tmp_path):
+    for bad in (["no_such_claim"], ["tiny"]):
+        raw = tiny_spec(uses_claims=bad)
+        with pytest.raises(SpecError, match="uses_claims"):
+            load_spec(write_spec(tmp_path, raw))
+    assert load_spec(write_spec(tmp_path, tiny_spec(uses_claims=["ungrokking"]))).uses_claims == ["ungrokking"]
