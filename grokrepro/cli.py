@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from grokrepro.spec import SpecError, expand_runs, load_spec, spec_sha256, training_groups
+from grokrepro.spec import SpecError, expand_runs, load_spec, spec_sha256, training_groups, warm_start_runs
 
 
 def _spec_arguments(parser):
@@ -24,13 +24,23 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def _groups(spec, seed_set: str, warm_start: bool = False):
+    """The training groups of a scale, or with `warm_start` the groups of the parents they start from."""
+    runs = expand_runs(spec, seed_set)
+    return training_groups(warm_start_runs(runs) if warm_start else runs)
+
+
 def cmd_list(args) -> int:
     spec = load_spec(args.spec, args.scale)
-    groups = training_groups(expand_runs(spec, args.seed_set))
-    for group_id, runs in groups.items():
-        print(f"{group_id}: {len(runs)} runs, {runs[0].train.steps} steps")
-        for run in runs:
-            print(f"  {run.run_id} seed={run.seed} {run.coords} data={run.dataset_id}")
+    for title, warm in (("warm-start parents", True), ("runs", False)):
+        groups = _groups(spec, args.seed_set, warm)
+        if groups:
+            print(f"# {title}")
+        for group_id, runs in groups.items():
+            print(f"{group_id}: {len(runs)} runs, {runs[0].train.steps} steps")
+            for run in runs:
+                parent = f" from={run.warm_start.run_id}" if run.warm_start else ""
+                print(f"  {run.run_id} seed={run.seed} {run.coords} data={run.dataset_id}{parent}")
     return 0
 
 
@@ -38,7 +48,8 @@ def cmd_data(args) -> int:
     from grokrepro.tasks import make_dataset
 
     spec = load_spec(args.spec, args.scale)
-    wanted = {r.dataset_id: r for r in expand_runs(spec, args.seed_set)}
+    runs = expand_runs(spec, args.seed_set)
+    wanted = {r.dataset_id: r for r in runs + warm_start_runs(runs)}
     if args.dataset not in wanted:
         raise SpecError(f"{args.spec}: no dataset {args.dataset} at scale {args.scale}")
     run = wanted[args.dataset]
@@ -60,15 +71,24 @@ def cmd_train(args) -> int:
     torch.set_num_threads(args.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     spec = load_spec(args.spec, args.scale)
-    groups = training_groups(expand_runs(spec, args.seed_set))
+    groups = _groups(spec, args.seed_set, warm_start=args.warm_start_parents)
     if args.group not in groups:
         raise SpecError(f"{args.spec}: no training group {args.group} at scale {args.scale}")
     runs = groups[args.group]
     datasets = [Dataset.load(args.data_dir / f"{r.dataset_id}.npz") for r in runs]
-    trainer = EnsembleTrainer(runs, datasets, checkpoint_path=args.checkpoint)
+    initial = None
+    if runs[0].warm_start is not None:
+        from grokrepro.train.warm_start import initial_params
+
+        initial = initial_params(runs, args.init_from)
+    trainer = EnsembleTrainer(runs, datasets, checkpoint_path=args.checkpoint, initial_params=initial)
     result = trainer.run(progress=not args.quiet)
-    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
-             "spec_json": spec.model_dump_json(), **provenance(result.device)}
+    if args.save_weights:
+        from grokrepro.train.warm_start import save_weights
+
+        save_weights(trainer.final_params(), args.save_weights)
+    attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance(result.device)}
     write_atomic(group_dataset(result, runs, attrs), args.out)
     print(f"{args.group}: {len(runs)} runs, {result.steps_per_second:.1f} steps/s, "
           f"{result.wall_seconds:.1f} s on {result.device}", file=sys.stderr)
@@ -80,8 +100,8 @@ def cmd_metrics(args) -> int:
     from grokrepro.provenance import provenance
 
     spec = load_spec(args.spec, args.scale)
-    attrs = {"claim": spec.claim, "scale": spec.scale, "spec_sha256": spec_sha256(args.spec),
-             "spec_json": spec.model_dump_json(), **provenance()}
+    attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance()}
     attrs.pop("device")
     write_atomic(merge_groups(args.groups, attrs), args.out)
     return 0
@@ -91,10 +111,14 @@ def cmd_verdict(args) -> int:
     from grokrepro.claims.evaluate import evaluate, note_threshold_change
 
     spec = load_spec(args.spec, args.scale)
-    verdict = evaluate(spec, spec_sha256(args.spec), args.curves)
+    others = dict(item.split("=", 1) for item in args.other_curves)
+    missing = sorted(set(spec.uses_claims) - set(others))
+    if missing:
+        raise SpecError(f"{args.spec}: uses the curves of {missing}; pass them with --other-curves claim=path")
+    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others, args.seed_set)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
     note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     partial = args.out.with_name(args.out.name + ".partial")
     partial.write_text(json.dumps(verdict, indent=2) + "\n")
     partial.replace(args.out)
@@ -142,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--checkpoint", type=Path)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--warm-start-parents", action="store_true",
+                   help="the group is one of the parents that other runs start from")
+    p.add_argument("--save-weights", type=Path, help="also save the final weights (for warm starts)")
+    p.add_argument("--init-from", type=Path, nargs="*", default=[],
+                   help="weights files of the parents this group's runs start from")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_train)
 
@@ -154,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("verdict", help="compute the claim's checks and verdict from saved curves")
     _spec_arguments(p)
     p.add_argument("--curves", type=Path, required=True)
+    p.add_argument("--other-curves", nargs="*", default=[], metavar="CLAIM=PATH",
+                   help="curves of the other claims the spec uses_claims")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(handler=cmd_verdict)
 

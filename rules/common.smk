@@ -4,13 +4,15 @@ from pathlib import Path
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_resources
 from grokrepro.figures import figure_names
-from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups
-from grokrepro.spec.runs import datasets
+from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
-RESULTS = f"results/{SCALE}"
-LOGS = f"logs/{SCALE}"
+# Other seed sets than the verdict seeds get their own trees, so they never overwrite or pass for verdicts.
+SEED_SUFFIX = "" if SEED_SET == "verdict" else f"-{SEED_SET}"
+RESULTS = f"results/{SCALE}{SEED_SUFFIX}"
+LOGS = f"logs/{SCALE}{SEED_SUFFIX}"
+PAPER = f"paper{SEED_SUFFIX}"
 TORCH_THREADS = int(config["torch_threads"])
 # The software of every job under --sdm conda (relative to rules/). Without it, jobs run in the current environment.
 # Either way, jobs call `python -m grokrepro.cli`, which imports the grokrepro of the workflow's own directory.
@@ -28,7 +30,8 @@ except SpecError as error:
 
 RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
-DATASETS = {name: datasets(runs) for name, runs in RUNS.items()}
+# Runs that start from another run's final weights: those parents train first, in groups of their own.
+WARM_GROUPS = {name: training_groups(warm_start_runs(runs)) for name, runs in RUNS.items()}
 
 
 wildcard_constraints:
@@ -48,6 +51,21 @@ def group_data(wildcards):
     return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
 
 
+def warm_group_data(wildcards):
+    runs = WARM_GROUPS[wildcards.claim][wildcards.group]
+    return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
+
+
+def parent_weights(wildcards):
+    """The weights files of the parent groups this group's runs start from (none for runs from scratch)."""
+    parents = {run.warm_start.run_id for run in GROUPS[wildcards.claim][wildcards.group] if run.warm_start}
+    return sorted(
+        f"{RESULTS}/{wildcards.claim}/warm/{group}.weights.pt"
+        for group, runs in WARM_GROUPS[wildcards.claim].items()
+        if parents & {run.run_id for run in runs}
+    )
+
+
 def claim_figures(wildcards):
     return [f"{RESULTS}/{wildcards.claim}/figures/{name}.png" for name in figure_names(wildcards.claim)]
 
@@ -56,7 +74,13 @@ def train_resource(name):
     """One scheduler resource of a training group (grokrepro.cluster), as a function of the job's wildcards."""
 
     def resource(wildcards):
-        runs = GROUPS[wildcards.claim][wildcards.group]
+        groups = {**GROUPS[wildcards.claim], **WARM_GROUPS[wildcards.claim]}  # warm-start parents too
+        runs = groups[wildcards.group]
         return training_resources(runs, SCALE, config["train_resources"], TORCH_THREADS)[name]
 
     return resource
+
+
+def used_curves(wildcards):
+    """Curves of the other claims this claim's checks read (spec field uses_claims)."""
+    return {other: f"{RESULTS}/{other}/curves.nc" for other in RESOLVED[wildcards.claim].uses_claims}

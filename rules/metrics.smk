@@ -20,6 +20,7 @@ rule verdict:
     input:
         spec=lambda wildcards: SPECS[wildcards.claim],
         curves=f"{RESULTS}/{{claim}}/curves.nc",
+        others=lambda wildcards: list(used_curves(wildcards).values()),
     output:
         f"{RESULTS}/{{claim}}/verdict.json",
     log:
@@ -29,6 +30,7 @@ rule verdict:
     params:
         scale=SCALE,
         seed_set=SEED_SET,
+        others=lambda wildcards: " ".join(f"{c}={p}" for c, p in used_curves(wildcards).items()),
     shell:
         "python -m grokrepro.cli verdict {input.spec} --scale {params.scale} --seed-set {params.seed_set} "
-        "--curves {input.curves} --out {output} > {log} 2>&1"
+        "--curves {input.curves} --other-curves {params.others} --out {output} > {log} 2>&1"

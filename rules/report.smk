@@ -10,7 +10,7 @@ rule publish:
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
         figures=claim_figures,
     output:
-        directory("paper/{claim}"),
+        directory(f"{PAPER}/{{claim}}"),
     log:
         f"{LOGS}/{{claim}}/publish.log",
     conda:
@@ -21,10 +21,10 @@ rule publish:
 
 rule report:
     input:
-        claims=expand("paper/{claim}", claim=SPECS),
+        claims=expand(f"{PAPER}/{{claim}}", claim=SPECS),
     output:
-        html="paper/report.html",
-        summary="paper/all",
+        html=f"{PAPER}/report.html",
+        summary=f"{PAPER}/all",
     log:
         f"{LOGS}/report.log",
     conda:
@@ -35,7 +35,7 @@ rule report:
 
 rule not_implemented:
     output:
-        "paper/{missing}",
+        f"{PAPER}/{{missing}}",
     log:
         f"{LOGS}/not_implemented/{{missing}}.log",
     conda:

@@ -3,13 +3,14 @@ rule train:
         # Not the spec file: outputs are named by content hashes of the run configurations, so a changed
         # configuration trains new groups, while an edited check threshold retrains nothing.
         data=group_data,
+        weights=parent_weights,
     output:
         f"{RESULTS}/{{claim}}/runs/{{group}}.nc",
     log:
         f"{LOGS}/{{claim}}/train/{{group}}.log",
     conda:
         CONDA_ENV
-    threads: 2
+    threads: TORCH_THREADS
     # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
@@ -27,4 +28,35 @@ rule train:
     shell:
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --data-dir {params.data_dir} --out {output} "
-        "--checkpoint {params.checkpoint} --threads {params.torch_threads} > {log} 2>&1"
+        "--checkpoint {params.checkpoint} --threads {params.torch_threads} --init-from {input.weights} > {log} 2>&1"
+
+
+rule train_warm_start:
+    """The parents of warm-started runs, trained first; their final weights are what the children start from."""
+    input:
+        data=warm_group_data,
+    output:
+        curves=f"{RESULTS}/{{claim}}/warm/{{group}}.nc",
+        weights=f"{RESULTS}/{{claim}}/warm/{{group}}.weights.pt",
+    log:
+        f"{LOGS}/{{claim}}/train/warm-{{group}}.log",
+    conda:
+        CONDA_ENV
+    threads: TORCH_THREADS
+    resources:
+        cpus_per_task=train_resource("cpus_per_task"),
+        mem_mb=train_resource("mem_mb"),
+        runtime=train_resource("runtime"),
+        gpu=train_resource("gpu"),
+    params:
+        spec=lambda wildcards: SPECS[wildcards.claim],
+        scale=SCALE,
+        seed_set=SEED_SET,
+        torch_threads=TORCH_THREADS,
+        checkpoint=f"{RESULTS}/{{claim}}/checkpoints/warm-{{group}}.pt",
+        data_dir=f"{RESULTS}/{{claim}}/data",
+    shell:
+        "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
+        "--group {wildcards.group} --warm-start-parents --data-dir {params.data_dir} --out {output.curves} "
+        "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} "
+        "> {log} 2>&1"

@@ -115,3 +115,46 @@ def test_a_diverged_run_makes_a_check_inconclusive():
     assert downgraded_for_divergence(result, 1).status == "inconclusive"
     failed = g1(synthetic_curves([150], [200], [0.5], SEEDS))
     assert downgraded_for_divergence(failed, 2).status == "inconclusive"
+
+
+def test_g2_is_inconclusive_when_adjacent_delays_are_both_censored():
+    # Neither 0.5 nor 0.4 generalises within the budget: their order is unknown, not "not rising".
+    curves = synthetic_curves([160, 150, 140], [1200, np.inf, np.inf], [0.7, 0.5, 0.4], SEEDS)
+    result = g2(curves)
+    assert not result.passed and result.status == "inconclusive" and "censored" in result.detail
+
+
+def test_g2_still_fails_on_a_definite_violation_beside_a_censored_tie():
+    # the delay falls from 0.8 to 0.7: no order of the censored pair can rescue the trend
+    curves = synthetic_curves([160, 160, 150, 140], [3000, 1200, np.inf, np.inf], [0.8, 0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).status == "fail"
+
+
+def test_g2_is_inconclusive_when_no_fraction_fits_within_the_budget():
+    # Every fit time and delay is censored: nothing is known about their order.
+    curves = synthetic_curves([np.inf] * 3, [np.inf] * 3, [0.7, 0.5, 0.4], SEEDS)
+    assert g2(curves).status == "inconclusive"
+
+
+def test_seed_table_refuses_two_runs_in_one_cell():
+    from grokrepro.claims.verdict import AmbiguousRunsError, seed_table
+
+    curves = synthetic_curves([150, 150], [3000, 4000], [0.5, 0.5], SEEDS)  # two runs per (seed, fraction)
+    with pytest.raises(AmbiguousRunsError, match="both have seed 1 and train_fraction 0.5"):
+        seed_table(curves, "train_fraction", np.arange(curves.sizes["run"], dtype=float))
+    values, seeds, table = seed_table(curves.isel(run=slice(0, 3)), "train_fraction", np.array([1.0, 2.0, 3.0]))
+    assert table.tolist() == [[1.0], [2.0], [3.0]]
+
+
+def test_a_check_over_ambiguous_runs_stops_the_verdict_with_a_spec_error(tmp_path):
+    from pathlib import Path
+
+    from grokrepro.claims.evaluate import evaluate
+    from grokrepro.metrics.curves import write_atomic
+    from grokrepro.spec import SpecError, load_spec
+
+    spec = load_spec(Path(__file__).resolve().parents[1] / "specs/grokking.yaml", "smoke")
+    # G2 sees two runs per seed and fraction (say, a sweep axis its 'where' does not fix)
+    write_atomic(synthetic_curves([150] * 6, [3000] * 6, [0.4, 0.5, 0.6] * 2, SEEDS), tmp_path / "curves.nc")
+    with pytest.raises(SpecError, match=r"field 'checks.1.where'.*both have seed"):
+        evaluate(spec, "sha", tmp_path / "curves.nc")

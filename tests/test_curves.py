@@ -60,3 +60,26 @@ def test_incomplete_files_are_refused(tmp_path, trained):
         read_complete(tmp_path / "torn.nc")
     with pytest.raises(IncompleteResultError, match="no such"):
         read_complete(tmp_path / "missing.nc")
+
+
+def test_merge_keeps_each_groups_training_provenance(tmp_path, trained):
+    from grokrepro.claims.evaluate import trained_under
+
+    paths = []
+    for k, (result, runs) in enumerate(trained):
+        paths.append(tmp_path / f"g{k}.nc")
+        write_atomic(group_dataset(result, runs, {"spec_sha256": f"spec{k}", "git_commit": f"commit{k}",
+                                                  "device": "cpu", "created": f"day{k}"}), paths[-1])
+    merged = merge_groups(paths, {"spec_sha256": "merge-spec", "git_commit": "merge-commit"})
+    write_atomic(merged, tmp_path / "curves.nc")
+    curves = read_complete(tmp_path / "curves.nc")
+    for k, (result, runs) in enumerate(trained):
+        mine = curves["group"].values == f"g{k}"
+        assert set(curves["training_spec_sha256"].values[mine]) == {f"spec{k}"}
+        assert set(curves["training_git_commit"].values[mine]) == {f"commit{k}"}
+    groups = json.loads(curves.attrs["group_provenance"])
+    assert groups["g1"]["created"] == "day1" and groups["g0"]["spec_sha256"] == "spec0"
+    assert groups["g0"]["wall_seconds"] > 0
+    assert curves.attrs["spec_sha256"] == "merge-spec"  # the merge's own provenance stays beside them
+    assert trained_under(curves, "spec_sha256") == "spec0, spec1"
+    assert trained_under(curves, "git_commit") == "commit0, commit1"

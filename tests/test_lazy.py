@@ -236,3 +236,46 @@ def test_l4_fails_when_small_data_also_generalises():
 def test_l4_fails_when_the_middle_size_does_not_grok():
     curves = lazy_curves(goldilocks_runs(np.inf, 400, 400))
     assert run_check("goldilocks_dataset_size", curves, **GOLDILOCKS).status == "fail"
+
+
+def test_l4_a_missing_small_size_run_is_no_evidence_of_never_generalising():
+    # Seed 3 has no small-P run (never trained or left out): its small P must not count as "never generalised".
+    runs = [r for r in goldilocks_runs(np.inf, 10000, 400) if not (r["seed"] == 3 and r["n_train"] == 50)]
+    result = run_check("goldilocks_dataset_size", lazy_curves(runs), **GOLDILOCKS)
+    assert result.status == "inconclusive" and "seed 3: no run at the small size" in result.detail
+    only_large = [r for r in goldilocks_runs(np.inf, 10000, 400) if r["n_train"] != 50]
+    only_large += [dict(seed=9, n_train=50, t_train=300, t_test=np.inf)]  # the size exists, for another seed
+    result = run_check("goldilocks_dataset_size", lazy_curves(only_large), **GOLDILOCKS)
+    assert result.status == "inconclusive" and not result.passed
+
+
+def test_a_run_that_never_fits_has_no_amount_of_grokking():
+    from grokrepro.claims.lazy_to_rich import amount_of_grokking
+
+    amount = amount_of_grokking(np.array([100.0, 100.0, np.inf, np.inf]), np.array([300.0, np.inf, 300.0, np.inf]))
+    assert amount[0] == 200 and amount[1] == np.inf  # fit but never generalised: censored, later than any
+    assert np.isnan(amount[2:]).all()
+
+
+def never_fitting(curves, alpha):
+    """The runs at this alpha never bring the train loss below 10 % of its start."""
+    curves["train_loss"][curves["alpha"].values == alpha] = 0.4
+    return curves
+
+
+def test_l1_does_not_rank_a_run_that_never_fits_as_the_most_grokking():
+    # Ranked as +inf, the never-fitting alpha 8 would complete the rising trend and pass the check.
+    amounts = {0.25: 0, 0.5: 700, 1.0: 2000, 2.0: 5000, 4.0: 23000, 8.0: np.inf}
+    result = l1(never_fitting(regression_curves(amounts), 8.0))
+    assert result.status == "inconclusive" and "at alpha 8: never fit the training set" in result.detail
+    # Ranked as +inf, a never-fitting smallest alpha would break the trend and fail it.
+    result = l1(never_fitting(regression_curves({**amounts, 8.0: 30000}), 0.25))
+    assert result.status == "inconclusive"
+
+
+def test_l4_a_middle_size_that_never_fits_is_unknown_not_a_failure():
+    curves = lazy_curves(goldilocks_runs(np.inf, 10000, 400))
+    middle_seed_1 = (curves["n_train"].values == 120) & (curves["seed"].values == 1)
+    curves["train_loss"][middle_seed_1] = 0.4
+    result = run_check("goldilocks_dataset_size", curves, **GOLDILOCKS)
+    assert result.status == "inconclusive" and "seed 1: the middle size never fit" in result.detail

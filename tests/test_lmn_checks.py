@@ -116,3 +116,29 @@ def test_m3_fails_when_lmn_only_falls_after_generalisation():
     lmn = np.interp(STEPS, [0, 2000, 10000], [8, 10, 5])
     runs = [{"seed": s, "task": "xor", "t_fit": 100, "t_gen": 2000, "lmn": lmn} for s in SEEDS]
     assert lmn_double_descent_after_generalisation(curves(runs), M3, DoubleDescentParams()).status == "fail"
+
+
+def m1_runs_per_seed(control_gen_by_seed):
+    """Treated runs whose LMN falls 7 -> 4 and flat controls; the control of a seed may generalise."""
+    return ([{"seed": s, "t_fit": 100, "t_gen": 5000, "lmn": falling(7, 4)} for s in control_gen_by_seed]
+            + [{"seed": s, "weight_decay": 0.0, "t_fit": 100, "t_gen": gen, "lmn": falling(7, 7)}
+               for s, gen in control_gen_by_seed.items()])
+
+
+def test_m1_leaves_out_seeds_whose_control_is_invalid_rather_than_failing_them():
+    # Seeds 4 and 5 have no valid negative control (it generalised); the other three hold.
+    runs = m1_runs_per_seed({1: np.inf, 2: np.inf, 3: np.inf, 4: 3000, 5: 3000})
+    result = lmn_falls_while_generalising(curves(runs), M1, M1_PARAMS)
+    assert result.status == "pass" and result.seed_fraction == 1.0 and result.n_runs == 6
+    assert "seed 4 left out: its control generalised" in result.detail
+
+
+def test_m1_is_inconclusive_when_too_few_seeds_have_a_valid_control():
+    runs = m1_runs_per_seed({1: np.inf, 2: 3000, 3: 3000})
+    result = lmn_falls_while_generalising(curves(runs), M1, M1_PARAMS)
+    assert result.status == "inconclusive" and "1 seeds with a valid non-generalising control" in result.detail
+    # a diverged control is no control either
+    data = curves(m1_runs_per_seed({1: np.inf, 2: np.inf, 3: np.inf}))
+    data["diverged_at"][3:5] = 40  # the controls of seeds 1 and 2
+    result = lmn_falls_while_generalising(data, M1, M1_PARAMS)
+    assert result.status == "inconclusive" and "seed 1 left out: no healthy control run" in result.detail

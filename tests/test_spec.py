@@ -155,3 +155,63 @@ def test_a_list_of_grids_runs_their_union(tmp_path):
     bad = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1]}, {"train.steps": [60]}])
     with pytest.raises(SpecError, match="sweep.1.*same axes"):
         load_spec(write_spec(tmp_path, bad, "bad.yaml"))
+
+
+def test_run_ids_ignore_execution_only_fields_but_not_logging(tmp_path):
+    def ids(name, **train_changes):
+        raw = tiny_spec(train={**TINY["train"], **train_changes})
+        runs = expand_runs(load_spec(write_spec(tmp_path, raw, name)))
+        return [r.run_id for r in runs], sorted(training_groups(runs))
+
+    reference = ids("reference.yaml")
+    # how a run is executed: checkpoints, device, how many runs share a process
+    assert ids("execution.yaml", checkpoint_every=7, device="cpu", max_group_size=8) == reference
+    # what is logged changes the curves
+    assert ids("log_every.yaml", log_every=3)[0] != reference[0]
+    assert ids("log_points.yaml", log_points=9)[0] != reference[0]
+    assert ids("early_stop.yaml", early_stop={"enabled": True})[0] != reference[0]
+
+
+def test_overlapping_grids_run_each_point_once(tmp_path):
+    raw = tiny_spec(sweep=[{"optimizer.weight_decay": [0.1, 1.0], "train.steps": [30]},
+                           {"optimizer.weight_decay": [1.0, 0.5], "train.steps": [30]}])
+    runs = expand_runs(load_spec(write_spec(tmp_path, raw)))
+    assert len(runs) == len({r.run_id for r in runs}) == 3 * 2
+    assert [r.optimizer.weight_decay for r in runs[::2]] == [0.1, 1.0, 0.5]
+    assert sum(len(g) for g in training_groups(runs).values()) == 6
+
+
+@pytest.mark.parametrize("sweep, words", [
+    ([{"task": [{"name": "add", "prime": 13}]}, {"task": [{"name": "plus", "prime": 13}]}],
+     "same run under different coordinates"),
+    ([{"task": [{"name": "add", "prime": 13}]}, {"task": [{"name": "add", "prime": 11}]}],
+     "different runs with the same coordinates"),
+    ({"train.checkpoint_every": [10, 20]}, "same run under different coordinates"),  # execution only
+])
+def test_one_run_must_have_one_set_of_coordinates(tmp_path, sweep, words):
+    raw = tiny_spec(sweep=sweep)
+    raw["checks"][0]["where"] = {}
+    path = write_spec(tmp_path, raw)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    message = str(caught.value)
+    assert str(path) in message and "field 'sweep'" in message and words in message
+
+
+def test_early_stop_on_a_regression_task_is_refused(tmp_path):
+    regression = {"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30}
+    train = {**TINY["train"], "early_stop": {"enabled": True}}
+    raw = tiny_spec(task=regression, model={"kind": "lazy_quadratic", "width": 8}, train=train,
+                    sweep={"model.alpha": [0.5, 2.0]})
+    raw["checks"][0]["where"] = {}
+    path = write_spec(tmp_path, raw)
+    with pytest.raises(SpecError, match=r"field 'train.early_stop.enabled' = True: .*regression task"):
+        load_spec(path)
+    # the same when a swept variant turns the task into regression
+    raw = tiny_spec(train=train, sweep={"task": [{"name": "add"}, {"name": "reg", **regression}]})
+    raw["checks"][0]["where"] = {}
+    with pytest.raises(SpecError, match=r"sweep point .*'reg'.*train.early_stop.enabled"):
+        load_spec(write_spec(tmp_path, raw, "variant.yaml"))
+    without = tiny_spec(task=regression, model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [0.5]})
+    without["checks"][0]["where"] = {}
+    assert load_spec(write_spec(tmp_path, without, "fine.yaml")).task.kind == "gaussian_regression"

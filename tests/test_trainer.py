@@ -141,3 +141,16 @@ def test_lmn_probe_is_logged_at_its_steps():
     due = result.steps % 10 == 0
     assert np.isfinite(result.metrics["lmn"][:, due]).all() and (result.metrics["lmn"][:, due] >= 1).all()
     assert np.isnan(result.metrics["lmn"][:, ~due]).all()
+
+
+def test_a_regression_group_with_early_stop_is_refused_clearly():
+    from dataclasses import replace
+
+    raw = tiny_spec(task={"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30},
+                    model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [1.0]})
+    raw["checks"][0]["where"] = {}
+    runs = expand_runs(resolved(raw))
+    train = runs[0].train.model_copy(update={"early_stop": runs[0].train.early_stop.model_copy(update={"enabled": True})})
+    runs = [replace(r, train=train) for r in runs]  # past the validator, as a direct caller could
+    with pytest.raises(ValueError, match="regression task"):
+        EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)

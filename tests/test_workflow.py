@@ -49,6 +49,22 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
+def test_warm_started_runs_begin_from_their_parents_weights(smoke_run):
+    """Ungrokking's runs start from parents trained by their own rule: at step 0 each run's parameter norm is
+    its parent's final norm (same seed), and critical_dataset_size's verdict records the curves it read."""
+    results = smoke_run / "results/smoke"
+    parents = sorted((results / "ungrokking/warm").glob("*.nc"))
+    assert parents and all(p.with_suffix(".weights.pt").is_file() for p in parents)
+    with xr.open_mfdataset(parents, combine="nested", concat_dim="run") as warm, \
+            xr.open_dataset(results / "ungrokking/curves.nc") as runs:
+        final = {int(seed): norm[np.isfinite(norm)][-1]
+                 for seed, norm in zip(warm["seed"].values, warm["param_norm"].values)}
+        for seed, norm in zip(runs["seed"].values, runs["param_norm"].values[:, 0]):
+            assert norm == pytest.approx(final[int(seed)], rel=1e-6)
+    verdict = json.loads((smoke_run / "paper/critical_dataset_size/verdict.json").read_text())
+    assert verdict["data"] == ["results/smoke/critical_dataset_size/curves.nc", "results/smoke/ungrokking/curves.nc"]
+
+
 def test_editing_a_threshold_recomputes_the_verdict_without_retraining(smoke_run, tmp_path):
     import shutil
 
@@ -59,6 +75,21 @@ def test_editing_a_threshold_recomputes_the_verdict_without_retraining(smoke_run
     plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
     text = plan.stdout + plan.stderr
     assert "rule verdict:" in text
+    assert "rule train:" not in text and "rule dataset:" not in text
+
+
+def test_changing_the_checkpoint_interval_retrains_nothing(smoke_run, tmp_path):
+    import shutil
+
+    directory = tmp_path / "copy"
+    shutil.copytree(smoke_run, directory, symlinks=True)
+    spec = directory / "specs/grokking.yaml"
+    text = spec.read_text()
+    assert "log_points: 20, checkpoint_every: 100}" in text
+    spec.write_text(text.replace("log_points: 20, checkpoint_every: 100}", "log_points: 20, checkpoint_every: 50}"))
+    plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
+    text = plan.stdout + plan.stderr
+    assert plan.returncode == 0, text[-3000:]
     assert "rule train:" not in text and "rule dataset:" not in text
 
 

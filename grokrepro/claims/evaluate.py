@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
-from grokrepro.claims.verdict import decide, downgraded_for_divergence, select_runs
+from grokrepro.claims.verdict import AmbiguousRunsError, decide, downgraded_for_divergence, select_runs
 from grokrepro.metrics.curves import read_complete
 from grokrepro.provenance import git_commit
+from grokrepro.spec import SpecError
 
 
 def thresholds_sha256(spec) -> str:
@@ -30,13 +31,31 @@ def note_threshold_change(verdict: dict, history_path: Path) -> dict:
     return verdict
 
 
-def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
+def trained_under(curves, name: str) -> str | None:
+    """The spec hash or commit the runs were trained under (several, comma-separated, if groups differ)."""
+    coordinate = f"training_{name}"
+    if coordinate in curves.coords:
+        return ", ".join(sorted({str(v) for v in curves[coordinate].values}))
+    return curves.attrs.get(name)  # curves merged before per-run provenance was kept
+
+
+def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
+             seed_set: str = "verdict") -> dict:
+    """`other_curves` maps the claims the spec `uses_claims` to their curves files."""
     began = time.perf_counter()
     curves = read_complete(curves_path)
+    other_curves = other_curves or {}
+    others = {claim: read_complete(path) for claim, path in other_curves.items()}
     results = []
-    for spec_check in spec.checks:
+    for index, spec_check in enumerate(spec.checks):
         kind = CHECKS[spec_check.kind]
-        result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
+        params = kind.params_model.model_validate(spec_check.params)
+        extra = {"others": others} if kind.reads_other_claims else {}
+        try:
+            result = kind.function(curves, spec_check, params, **extra)
+        except AmbiguousRunsError as error:
+            raise SpecError(f"{spec.claim} (scale {spec.scale}): field 'checks.{index}.where' = "
+                            f"{dict(spec_check.where)}: {error}") from None
         selected = select_runs(curves, spec_check.where)
         results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
     commit, dirty = git_commit()
@@ -45,22 +64,24 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
         "paper": spec.paper,
         "statement": spec.statement,
         "scale": spec.scale,
+        # "development": the seeds the settings were chosen on, so not a verdict in the sense of CLAIMS.md
+        "seed_set": seed_set,
         "verdict": decide(results),
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
         "checks": [r.as_json() for r in results],
-        "data": [str(curves_path)],
+        "data": [str(curves_path), *(str(p) for p in other_curves.values())],
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),
         "n_early_stopped": int((curves["stopped_at"].values >= 0).sum()),
         "spec_sha256": spec_sha256,
         "thresholds_sha256": thresholds_sha256(spec),
-        "training_spec_sha256": curves.attrs.get("spec_sha256"),
+        "training_spec_sha256": trained_under(curves, "spec_sha256"),
         "git_commit": commit,
         "git_dirty": dirty,
-        "training_git_commit": curves.attrs.get("git_commit"),
+        "training_git_commit": trained_under(curves, "git_commit"),
         "versions": json.loads(curves.attrs.get("versions", "{}")),
         "device": curves.attrs.get("devices", "unknown"),
         "runtime_s": float(curves.attrs.get("training_seconds", 0.0)) + time.perf_counter() - began,

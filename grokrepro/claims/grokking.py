@@ -7,7 +7,8 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
+from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
+                                      select_runs)
 from grokrepro.metrics import bootstrap, first_step_reaching, interval, value_at_step
 
 
@@ -63,13 +64,23 @@ def delayed_generalisation(curves: xr.Dataset, spec_check, params: DelayedParams
         where=dict(spec_check.where)))
 
 
-def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple[bool, float]:
-    """Columns ordered from most to least data. Delays must rise strictly, fit times must not rise."""
+def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple[bool | None, float]:
+    """Columns ordered from most to least data. Delays must rise strictly, fit times must not rise.
+
+    None (unknown) when nothing contradicts the trend but two adjacent values are both censored: neither
+    reached its threshold within the budget, so which comes later is not known."""
     with np.errstate(invalid="ignore"):
-        rising = bool(np.all(np.diff(delays) > 0))
-        fits_ok = bool(np.all(np.diff(fits) <= 0))
+        delays_tied = np.isinf(delays[1:]) & np.isinf(delays[:-1])
+        fits_tied = np.isinf(fits[1:]) & np.isinf(fits[:-1])
+        rising = np.all((np.diff(delays) > 0) | delays_tied)
+        fits_ok = np.all((np.diff(fits) <= 0) | fits_tied)
         span = float(delays[-1] / delays[0]) if delays[0] > 0 else np.nan
-    return rising and fits_ok and span >= min_span, span
+    # With the most-data delay censored, every delay is (or the trend already failed): the span is unknown.
+    if not (rising and fits_ok) or (np.isfinite(delays[0]) and not span >= min_span):
+        return False, span
+    if delays_tied.any() or fits_tied.any():
+        return None, span
+    return True, span
 
 
 @check("delay_rises_with_less_data", TrendParams)
@@ -94,15 +105,22 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
     def medians(table):
         return np.median(table, axis=0)
 
-    passed, span = _trend_holds(medians(delays), medians(fits), threshold)
+    holds, span = _trend_holds(medians(delays), medians(fits), threshold)
     both = np.stack([delays, fits], axis=1)  # resample seeds, keeping each seed's row intact
     draws = bootstrap(both, lambda b: _trend_holds(medians(b[:, 0]), medians(b[:, 1]), threshold)[1])
-    support = bootstrap(both, lambda b: float(_trend_holds(medians(b[:, 0]), medians(b[:, 1]), threshold)[0]))
-    per_seed = np.mean([_trend_holds(d, f, threshold)[0] for d, f in zip(delays, fits)])
+    # A resample whose outcome is unknown (censored ties) may pass: it never counts towards a failure.
+    support = bootstrap(both, lambda b: float(
+        _trend_holds(medians(b[:, 0]), medians(b[:, 1]), threshold)[0] is not False))
+    per_seed = np.mean([_trend_holds(d, f, threshold)[0] is True for d, f in zip(delays, fits)])
     table = "; ".join(f"{params.axis} {v:g}: median t_fit {f:g}, median delay {d:g}"
                       for v, f, d in zip(values, medians(fits), medians(delays)))
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, span, threshold, passed, "",
+    result = judged(CheckResult(
+        spec_check.name, spec_check.statement, span, threshold, holds is True, "",
         interval=list(interval(draws)), seed_fraction=float(per_seed), support=float(support.mean()),
         n_runs=int(runs.sizes["run"]), detail=table + (f"; {n_diverged} diverged runs left out" if n_diverged else ""),
         where=dict(spec_check.where)))
+    if holds is None:
+        result.status = INCONCLUSIVE
+        result.detail += ("; inconclusive: adjacent medians are both censored (never reached within the budget), "
+                          "so their order is unknown")
+    return result

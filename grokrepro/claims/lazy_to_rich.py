@@ -12,7 +12,8 @@ import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
+from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
+                                      select_runs)
 from grokrepro.metrics import bootstrap, interval, measured_at
 
 
@@ -33,10 +34,11 @@ def loss_times(runs: xr.Dataset, relative_threshold: float) -> tuple[np.ndarray,
 
 
 def amount_of_grokking(t_train: np.ndarray, t_test: np.ndarray) -> np.ndarray:
-    """max(0, t_test − t_train); +inf (later than anything observed) when either threshold is never reached."""
+    """max(0, t_test − t_train); +inf (later than anything observed) when the training set is fit but the test
+    threshold is never reached; NaN when the training set is never fit, since there is no t_train to count from."""
     with np.errstate(invalid="ignore"):
         amount = np.maximum(0.0, t_test - t_train)
-    return np.where(np.isfinite(t_train) & np.isfinite(t_test), amount, np.inf)
+    return np.where(np.isfinite(t_train), np.where(np.isfinite(t_test), amount, np.inf), np.nan)
 
 
 def rank(values: np.ndarray) -> np.ndarray:
@@ -86,10 +88,15 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
         return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
     amount = amount_of_grokking(*loss_times(runs, params.relative_threshold))
     values, seeds, table = seed_table(runs, params.axis, amount)
+    present = seed_table(runs, params.axis, np.ones(runs.sizes["run"]))[2]
+    unknown = [f"seed {int(seeds[i])} at {params.axis} {values[j]:g}: "
+               + ("no run" if np.isnan(present[i, j]) else "never fit the training set (no amount of grokking)")
+               for i, j in zip(*np.nonzero(np.isnan(table)))]
     table = table[~np.isnan(table).any(axis=1)]
     if len(values) < params.min_values or len(table) == 0:
         return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis}, {len(table)} complete "
-                            f"seeds ({n_bad} diverged); need {params.min_values} values", int(runs.sizes["run"]))
+                            f"seeds ({n_bad} diverged); need {params.min_values} values"
+                            + "".join(f"; {line}" for line in unknown), int(runs.sizes["run"]))
     holds, correlation, share = _alpha_trend(values, table, params)
     draws = bootstrap(table, lambda t: _alpha_trend(values, t, params)[1])
     support = bootstrap(table, lambda t: float(_alpha_trend(values, t, params)[0]))
@@ -97,10 +104,15 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
     medians = np.median(table, axis=0)
     detail = "; ".join(f"{params.axis} {v:g}: median amount {m:g}" for v, m in zip(values, medians))
     detail += f"; smallest {params.axis}'s amount is {share:.1%} of the largest finite one"
-    return judged(CheckResult(
+    result = judged(CheckResult(
         spec_check.name, spec_check.statement, correlation, threshold, holds, "", interval=list(interval(draws)),
         seed_fraction=float(per_seed), support=float(support.mean()), n_runs=int(runs.sizes["run"]),
         detail=detail, where=dict(spec_check.where)))
+    if unknown:
+        # The left-out seeds' amounts could move the medians either way.
+        result.status = INCONCLUSIVE
+        result.detail += "; inconclusive, seeds left out: " + "; ".join(unknown)
+    return result
 
 
 def _seed_share_result(spec_check, threshold, values, holds, min_fraction, runs, detail) -> CheckResult:
@@ -201,12 +213,25 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
     amount = amount_of_grokking(t_train, t_test)
     values, seeds, table = seed_table(runs, params.axis, amount)
     test_times = seed_table(runs, params.axis, t_test)[2]
+    # NaN where a seed has no run at that size (never trained, or left out as diverged)
+    present = seed_table(runs, params.axis, np.ones(runs.sizes["run"]))[2]
     wanted = [params.small, params.middle, params.large]
     if not all(np.isclose(values, w).any() for w in wanted):
         return inconclusive(spec_check, threshold, f"{params.axis} values {list(values)} lack one of {wanted}")
     small, middle, large = (int(np.nonzero(np.isclose(values, w))[0][0]) for w in wanted)
-    ratios, holds, lines = [], [], []
+    ratios, holds, lines, unknown = [], [], [], []
     for i, seed in enumerate(seeds):
+        missing = [name for name, j in (("small", small), ("middle", middle), ("large", large))
+                   if np.isnan(present[i, j])]
+        if missing:
+            # A run that was never measured says nothing, least of all "never generalised".
+            unknown.append(f"seed {int(seed)}: no run at the {'/'.join(missing)} size")
+            continue
+        never_fit = [name for name, j in (("middle", middle), ("large", large)) if np.isnan(table[i, j])]
+        if never_fit:
+            unknown.append(f"seed {int(seed)}: the {'/'.join(never_fit)} size never fit the training set "
+                           "(no amount of grokking)")
+            continue
         large_amount = max(table[i, large], 1.0)  # one logged interval at least, so ratios stay finite
         ratio = table[i, middle] / large_amount
         ok = (not np.isfinite(test_times[i, small]) and np.isfinite(table[i, middle])
@@ -215,5 +240,13 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
         holds.append(bool(ok))
         lines.append(f"seed {int(seed)}: small P t_test {test_times[i, small]:g}; middle P amount {table[i, middle]:g}; "
                      f"large P amount {table[i, large]:g}")
-    return _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
-                              "; ".join(lines))
+    if not holds:
+        return inconclusive(spec_check, threshold, "no seed could be judged: " + ("; ".join(unknown) or "no runs"),
+                            int(runs.sizes["run"]))
+    result = _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
+                                "; ".join(lines + unknown))
+    if unknown:
+        # Seeds of unknown outcome could tip the share either way.
+        result.status = INCONCLUSIVE
+        result.detail += f"; inconclusive: {len(unknown)} of {len(seeds)} seeds could not be judged"
+    return result

@@ -29,6 +29,8 @@ class DropParams(Params):
     control: dict[str, Any]
     min_drop: float = Field(0.2, gt=0, lt=1)
     max_control_share: float = Field(0.5, gt=0, le=1)
+    # Seeds with a valid control (healthy, fits, does not generalise) needed for a verdict.
+    min_seeds: int = Field(2, ge=1)
 
 
 @check("lmn_falls_while_generalising", DropParams)
@@ -51,22 +53,34 @@ def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropPar
     window_end = float(np.nanmedian(np.where(np.isfinite(t_gen), t_gen, np.nan))) if np.isfinite(t_gen).any() else np.nan
     control_fit = first_step_reaching(control["train_acc"].values, steps, params.fit_acc)
     control_gen = first_step_reaching(control["test_acc"].values, steps, params.gen_acc)
-    control_drops = {}
+    control_drops, left_out = {}, {}
     for k, seed in enumerate(control["seed"].values):
         start, end = measured_at(control, "lmn", k, control_fit[k]), measured_at(control, "lmn", k, window_end)
+        control_drops[int(seed)] = (start - end) / start
         # A control that generalises within the budget is no negative control.
-        control_drops[int(seed)] = (start - end) / start if not np.isfinite(control_gen[k]) else np.nan
-    seeds = sorted(set(drops) & set(control_drops))
+        if np.isfinite(control_gen[k]):
+            left_out[int(seed)] = f"its control generalised at step {control_gen[k]:g}"
+        elif not np.isfinite(control_drops[int(seed)]):
+            left_out[int(seed)] = "its control never fit or has no LMN over the window"
+    for seed in set(drops) - set(control_drops):
+        left_out[seed] = "no healthy control run (missing or diverged)"
+    for seed in set(control_drops) - set(drops):
+        left_out[seed] = "no healthy generalising-configuration run (missing or diverged)"
+    # Seeds without a valid control are unknown, not failures: they are left out of the share.
+    seeds = sorted(s for s in drops if s not in left_out)
+    skipped = "".join(f"; seed {s} left out: {why}" for s, why in sorted(left_out.items()))
     rows = np.array([[drops[s], control_drops[s]] for s in seeds]) if seeds else np.empty((0, 2))
-    valid = ~np.isnan(rows).any(axis=1) if len(rows) else np.array([], dtype=bool)
-    if not valid.any():
-        return inconclusive(spec_check, threshold, f"no seed with a generalising run and a non-generalising "
-                            f"control (drops {drops}, control drops {control_drops})", len(seeds))
-    holds = valid & (rows[:, 0] >= params.min_drop) & (rows[:, 1] <= params.max_control_share * rows[:, 0])
+    if len(seeds) < params.min_seeds or not np.isfinite(rows[:, 0]).any():
+        return inconclusive(spec_check, threshold, f"{len(seeds)} seeds with a valid non-generalising control "
+                            f"(need {params.min_seeds}), of which {int(np.isfinite(rows[:, 0]).sum())} generalise "
+                            f"(drops {drops}, control drops {control_drops}){skipped}", 2 * len(seeds))
+    with np.errstate(invalid="ignore"):
+        holds = (np.isfinite(rows[:, 0]) & (rows[:, 0] >= params.min_drop)
+                 & (rows[:, 1] <= params.max_control_share * rows[:, 0]))
     share = float(holds.mean())
     draws = bootstrap(rows[:, 0], np.nanmedian)
     support = bootstrap(holds.astype(float), np.mean)
-    detail = "; ".join(f"seed {s}: LMN drop {d:.1%} (control {c:.1%})" for s, (d, c) in zip(seeds, rows))
+    detail = "; ".join(f"seed {s}: LMN drop {d:.1%} (control {c:.1%})" for s, (d, c) in zip(seeds, rows)) + skipped
     return judged(CheckResult(
         spec_check.name, spec_check.statement, float(np.nanmedian(rows[:, 0])), threshold,
         share >= params.min_seed_fraction, "", interval=list(interval(draws)), seed_fraction=share,

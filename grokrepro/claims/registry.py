@@ -12,14 +12,16 @@ from pydantic import BaseModel
 class CheckKind:
     function: Callable
     params_model: type[BaseModel]
+    # A check that also reads other claims' curves gets them as `others={claim: curves}`.
+    reads_other_claims: bool = False
 
 
 CHECKS: dict[str, CheckKind] = {}
 
 
-def check(kind: str, params_model: type[BaseModel]):
+def check(kind: str, params_model: type[BaseModel], reads_other_claims: bool = False):
     def register(function):
-        CHECKS[kind] = CheckKind(function, params_model)
+        CHECKS[kind] = CheckKind(function, params_model, reads_other_claims)
         return function
 
     return register
@@ -27,7 +29,14 @@ def check(kind: str, params_model: type[BaseModel]):
 
 def _load_claim_modules() -> None:
     # Importing the claim modules fills CHECKS.
-    from grokrepro.claims import grokking, lazy_to_rich, lmn_compression  # noqa: F401
+    from grokrepro.claims import (  # noqa: F401
+        critical_dataset_size,
+        grokking,
+        lazy_to_rich,
+        lmn_compression,
+        semi_grokking,
+        ungrokking,
+    )
 
 
 _load_claim_modules()

@@ -94,15 +94,26 @@ def healthy_runs(curves: xr.Dataset) -> tuple[xr.Dataset, int]:
 def seed_table(runs: xr.Dataset, axis: str, per_run: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Arrange a per-run quantity as a (seed, axis value) table, NaN where a seed lacks a value.
 
-    Returns (axis values ascending, seeds, table)."""
+    Returns (axis values ascending, seeds, table). Two runs in one cell are an error, not an overwrite: the
+    check's `where` leaves another sweep axis free."""
     values = np.unique(runs[axis].values)
     seeds = np.unique(runs["seed"].values)
     table = np.full((len(seeds), len(values)), np.nan)
+    filled = {}
     for k in range(runs.sizes["run"]):
         i = np.searchsorted(seeds, runs["seed"].values[k])
         j = np.searchsorted(values, runs[axis].values[k])
+        if (i, j) in filled:
+            raise AmbiguousRunsError(
+                f"runs {filled[i, j]} and {runs['run'].values[k]} both have seed {seeds[i]} and {axis} {values[j]}; "
+                f"the check's 'where' must fix every sweep axis but {axis!r}")
+        filled[i, j] = runs["run"].values[k]
         table[i, j] = per_run[k]
     return values, seeds, table
+
+
+class AmbiguousRunsError(ValueError):
+    """A check's selection holds several runs where it expects one per seed and axis value."""
 
 
 def downgraded_for_divergence(result: CheckResult, n_diverged: int) -> CheckResult:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grokrepro.figures import grokking, lmn_compression
+from grokrepro.figures import critical_dataset_size, grokking, lmn_compression, semi_grokking, ungrokking
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
 
-CLAIM_FIGURES = {"grokking": grokking, "lmn_compression": lmn_compression}
+CLAIM_FIGURES = {
+    "grokking": grokking,
+    "lmn_compression": lmn_compression,
+    "critical_dataset_size": critical_dataset_size,
+    "ungrokking": ungrokking,
+    "semi_grokking": semi_grokking,
+}
 
 
 def figure_names(claim: str) -> tuple[str, ...]:

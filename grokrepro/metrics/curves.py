@@ -21,6 +21,7 @@ UNITS = {
     "test_acc": ("1", "accuracy on the held-out pairs"),
     "param_norm": ("1", "L2 norm of all parameters"),
     "lmn": ("1", "linear mapping number, first hidden layer to logits"),
+    "fourier_share": ("1", "share of the centred logits' norm in the task's Fourier subspace"),
 }
 
 
@@ -50,9 +51,11 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
     }
     # Per-run settings of the model and task, whatever their kind (alpha, init_scale, train_fraction, ...).
     for section, field in (("model", "init_scale"), ("model", "alpha"), ("model", "epsilon"),
-                           ("task", "train_fraction"), ("task", "n_train")):
-        if hasattr(getattr(runs[0], section), field):
-            coords[field] = ("run", np.array([getattr(getattr(r, section), field) for r in runs]))
+                           ("task", "train_fraction"), ("task", "train_size"), ("task", "labels"),
+                           ("task", "n_train")):
+        values = [getattr(getattr(r, section), field, None) for r in runs]
+        if all(v is not None for v in values):  # a size given as a count has no fraction, and vice versa
+            coords[field] = ("run", np.array(values))
     for axis in runs[0].coords:
         if axis not in coords:
             coords[axis] = ("run", np.array([r.coords[axis] for r in runs]))
@@ -85,13 +88,29 @@ def read_complete(path: str | Path) -> xr.Dataset:
     return dataset
 
 
+# What each group recorded when it was trained; the merged file's own attributes describe the merge.
+TRAINING_PROVENANCE = ("spec_sha256", "git_commit", "git_dirty", "versions", "device", "host", "platform", "created",
+                       "wall_seconds", "steps_per_second")
+
+
+def _per_run(groups: list[xr.Dataset], values: list) -> np.ndarray:
+    return np.concatenate([[value] * g.sizes["run"] for value, g in zip(values, groups)])
+
+
 def merge_groups(paths: list[str | Path], attrs: dict) -> xr.Dataset:
     groups = [read_complete(p) for p in paths]
     merged = xr.concat(groups, dim="run", join="outer", combine_attrs="drop",
                        data_vars="minimal", coords="minimal", compat="override")
-    merged = merged.assign_coords(group=("run", np.concatenate(
-        [[Path(p).stem] * g.sizes["run"] for p, g in zip(paths, groups)])))
+    names = [Path(p).stem for p in paths]
+    merged = merged.assign_coords(
+        group=("run", _per_run(groups, names)),
+        # The spec and code each run was trained under, which a later merge (say, after a threshold edit) keeps.
+        training_spec_sha256=("run", _per_run(groups, [str(g.attrs.get("spec_sha256", "unknown")) for g in groups])),
+        training_git_commit=("run", _per_run(groups, [str(g.attrs.get("git_commit", "unknown")) for g in groups])))
     merged.attrs.update(attrs)
+    merged.attrs["group_provenance"] = json.dumps(
+        {name: {key: g.attrs[key] for key in TRAINING_PROVENANCE if key in g.attrs} for name, g in zip(names, groups)},
+        sort_keys=True, default=lambda value: value.item() if hasattr(value, "item") else str(value))
     merged.attrs["training_seconds"] = float(sum(g.attrs.get("wall_seconds", 0.0) for g in groups))
     merged.attrs["devices"] = ",".join(sorted({g.attrs.get("device", "?") for g in groups}))
     return merged

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
+from grokrepro.spec.schema import SCALES, GaussianRegressionTask, ResolvedSpec, ScaleBlock, SpecFile
 
 
 class SpecError(ValueError):
@@ -71,10 +71,18 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# A training set's size is given one way or the other: setting one of these clears the rest.
+_EXCLUSIVE = ("train_fraction", "train_size")
+
+
 def merge_section(base: dict, override: dict) -> dict:
     """A partial section over a base one; a different `kind` replaces the section instead of merging."""
     switches_kind = "kind" in override and override["kind"] != base.get("kind")
-    return dict(override) if switches_kind else deep_merge(base, override)
+    if switches_kind:
+        return dict(override)
+    if any(key in override for key in _EXCLUSIVE):
+        base = {k: v for k, v in base.items() if k not in _EXCLUSIVE}
+    return deep_merge(base, override)
 
 
 def set_path(config: dict, axis: str, value: Any) -> dict:
@@ -82,11 +90,20 @@ def set_path(config: dict, axis: str, value: Any) -> dict:
     section, _, key = axis.partition(".")
     updated = copy.deepcopy(config)
     if key:
-        updated[section] = {**updated[section], key: value}
+        kept = {k: v for k, v in updated[section].items() if not (key in _EXCLUSIVE and k in _EXCLUSIVE)}
+        updated[section] = {**kept, key: value}
     else:
         variant = {k: v for k, v in value.items() if k != "name"}
         updated[section] = merge_section(updated[section], variant)
     return updated
+
+
+def warm_start_parent(config: dict, overrides: dict) -> dict:
+    """A run's parent configuration: its own sections with the warm start's overrides merged in."""
+    parent = {k: v for k, v in config.items() if k != "warm_start"}
+    for section, override in overrides.items():
+        parent[section] = merge_section(config[section], override)
+    return parent
 
 
 def axis_coordinate(axis: str, value: Any) -> tuple[str, Any]:
@@ -138,6 +155,15 @@ def _check_grid(path: Path, where: str, sweep: dict[str, list], field: str) -> N
         short_names[key] = axis
 
 
+def _merge_warm_start(base: dict, override: dict) -> dict:
+    """Section by section, as the spec's own sections merge (so a size given as a count replaces a fraction)."""
+    merged = dict(base)
+    for section, value in override.items():
+        both_mappings = isinstance(value, dict) and isinstance(base.get(section), dict)
+        merged[section] = merge_section(base[section], value) if both_mappings else value
+    return merged
+
+
 def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False) -> ResolvedSpec:
     """Apply one scale's overrides. `base_only` checks the base sections alone, so that an error in them
     is reported as such rather than under the first scale that inherits it."""
@@ -148,6 +174,8 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     merged = {}
     for section in ("task", "model", "optimizer", "train", "seeds"):
         merged[section] = merge_section(getattr(spec_file, section), getattr(block, section))
+    if spec_file.warm_start is not None or block.warm_start:
+        merged["warm_start"] = _merge_warm_start(spec_file.warm_start or {}, block.warm_start)
     sweep = block.sweep if block.sweep is not None else spec_file.sweep
     as_list = isinstance(sweep, list)
     sweep = sweep if as_list else [sweep]
@@ -159,6 +187,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         scale=scale,
         differs_from_paper=block.differs_from_paper,
         sweep=sweep,
+        uses_claims=spec_file.uses_claims,
         checks=[c.model_dump() for c in spec_file.checks],
         **merged,
     )
@@ -166,18 +195,47 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         resolved = ResolvedSpec.model_validate(data)
     except ValidationError as error:
         raise _format_validation(path, error, where) from None
+    _check_early_stop(path, where, resolved)
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
+    seen: dict[str, tuple[dict, dict]] = {}
     for point in sweep_points(sweep):
         candidate = dict(data)
         for axis, value in point.items():
             candidate = set_path(candidate, axis, value)
         try:
-            ResolvedSpec.model_validate(candidate)
+            valid = ResolvedSpec.model_validate(candidate)
+            if resolved.warm_start is not None:
+                ResolvedSpec.model_validate(warm_start_parent(candidate, resolved.warm_start.model_dump()))
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
+        _check_early_stop(path, f"{where}, sweep point {point}", valid)
+        _check_distinct(path, where, point, valid, seen)
     _check_checks(path, where, resolved)
     return resolved
+
+
+def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
+    # Early stop watches test accuracy, which a regression task does not measure.
+    if valid.train.early_stop.enabled and isinstance(valid.task, GaussianRegressionTask):
+        raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
+                        f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
+
+
+def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:
+    """Overlapping grids may repeat a point (it runs once), but one run must not carry two sets of
+    coordinates, nor two runs one set: checks select runs by coordinates."""
+    from grokrepro.spec.runs import content_hash, run_identity
+
+    identity = content_hash(run_identity({s: getattr(valid, s).model_dump() for s in SWEEPABLE_SECTIONS}))
+    coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
+    for other_identity, (other_point, other_coords) in seen.items():
+        if (other_identity == identity) != (other_coords == coords):
+            problem = ("are the same run under different coordinates" if other_identity == identity
+                       else f"are different runs with the same coordinates {coords}")
+            raise SpecError(f"{path}{where}: field 'sweep': points {other_point} and {point} {problem}; "
+                            "every run needs its own coordinates")
+    seen[identity] = (point, coords)
 
 
 def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
-from grokrepro.spec.load import axis_coordinate, set_path, sweep_points
+from grokrepro.spec.load import axis_coordinate, set_path, sweep_points, warm_start_parent
 from grokrepro.spec.schema import Model, Optimizer, ResolvedSpec, Task, Train
 from pydantic import TypeAdapter
 
@@ -15,6 +15,12 @@ from pydantic import TypeAdapter
 PER_RUN_FIELDS = {
     "optimizer": ("lr", "weight_decay"),
     "model": ("init_scale", "alpha", "epsilon"),
+}
+
+# Fields that change how a run executes but not what it computes; run ids leave them out, so changing them
+# retrains nothing. (log_every, log_points, probes and early_stop change the curves and stay in.)
+EXECUTION_ONLY_FIELDS = {
+    "train": ("checkpoint_every", "device", "max_group_size"),
 }
 
 _TASK = TypeAdapter(Task)
@@ -26,6 +32,14 @@ def content_hash(obj: Any, length: int = 12) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 
 
+def run_identity(resolved: dict[str, Any]) -> dict[str, Any]:
+    """What a run's results depend on: its resolved configuration without the execution-only fields."""
+    identity = dict(resolved)
+    for section, fields in EXECUTION_ONLY_FIELDS.items():
+        identity[section] = {k: v for k, v in identity[section].items() if k not in fields}
+    return identity
+
+
 @dataclass(frozen=True)
 class RunConfig:
     run_id: str
@@ -35,6 +49,8 @@ class RunConfig:
     optimizer: Optimizer
     train: Train
     coords: dict[str, Any]  # the sweep values that distinguish this run, by short name
+    # The run whose final weights this one starts from (trained by its own rule), or None: from scratch.
+    warm_start: Optional["RunConfig"] = None
 
     @property
     def split_seed(self) -> int:
@@ -56,42 +72,69 @@ class RunConfig:
         task.pop("split_seed")
         config["task"] = task
         config.pop("seed")
+        if self.warm_start is not None:
+            # Parents differ by seed; children of parents that share shapes still train together.
+            config["warm_start"] = self.warm_start.group_key
         return content_hash(config)
 
     def resolved(self) -> dict[str, Any]:
-        return {
+        config = {
             "seed": self.seed,
             "task": self.task.model_dump(),
             "model": self.model.model_dump(),
             "optimizer": self.optimizer.model_dump(),
             "train": self.train.model_dump(),
         }
+        if self.warm_start is not None:
+            config["warm_start"] = self.warm_start.run_id
+        return config
 
 
 def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:
-    """Every sweep point × every seed of `seed_set`, in a stable order."""
+    """Every sweep point × every seed of `seed_set`, in a stable order. A point that overlapping grids
+    repeat, or a repeated seed, is one run (the spec validator refuses one run under two coordinates)."""
     seeds = getattr(spec.seeds, seed_set)
     base = {s: getattr(spec, s).model_dump() for s in ("task", "model", "optimizer", "train")}
-    runs = []
+    runs, run_ids = [], set()
     for point in sweep_points(spec.sweep):
         config = base
         for axis, value in point.items():
             config = set_path(config, axis, value)
         coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
         for seed in seeds:
-            resolved = dict(config, seed=seed)
-            runs.append(
-                RunConfig(
-                    run_id="r" + content_hash(resolved),
-                    seed=seed,
-                    task=_TASK.validate_python(config["task"]),
-                    model=_MODEL.validate_python(config["model"]),
-                    optimizer=Optimizer.model_validate(config["optimizer"]),
-                    train=Train.model_validate(config["train"]),
-                    coords=coords,
-                )
-            )
+            parent = None
+            if spec.warm_start is not None:
+                parent = _run_config(warm_start_parent(config, spec.warm_start.model_dump()), seed, {})
+            run = _run_config(config, seed, coords, parent)
+            if run.run_id not in run_ids:
+                run_ids.add(run.run_id)
+                runs.append(run)
     return runs
+
+
+def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfig] = None) -> RunConfig:
+    run = RunConfig(
+        run_id="",
+        seed=seed,
+        task=_TASK.validate_python(config["task"]),
+        model=_MODEL.validate_python(config["model"]),
+        optimizer=Optimizer.model_validate(config["optimizer"]),
+        train=Train.model_validate(config["train"]),
+        coords=coords,
+        warm_start=parent,
+    )
+    # Hashed after validation, so that 1 and 1.0 or an omitted default name the same run; a warm-started
+    # run's identity includes its parent's.
+    return replace(run, run_id="r" + content_hash(run_identity(run.resolved())))
+
+
+def warm_start_runs(runs: list[RunConfig]) -> list[RunConfig]:
+    """The distinct parents of `runs`, in first-seen order (children of one parent share it)."""
+    parents: dict[str, RunConfig] = {}
+    for run in runs:
+        if run.warm_start is not None:
+            parents.setdefault(run.warm_start.run_id, run.warm_start)
+    return list(parents.values())
 
 
 def training_groups(runs: list[RunConfig]) -> dict[str, list[RunConfig]]:

@@ -5,7 +5,7 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,11 +29,25 @@ class Strict(BaseModel):
 
 
 class SplitTask(Strict):
-    """A table of all operand pairs, split into training and test pairs."""
+    """A table of all operand pairs, split into training and test pairs.
 
-    train_fraction: float = Field(gt=0, le=1)
+    The training set is the first `train_size` pairs (or `train_fraction` of them) of one permutation drawn
+    from the split seed, so with one seed a smaller training set is nested inside every larger one.
+    """
+
+    train_fraction: Optional[float] = Field(default=None, gt=0, le=1)
+    train_size: Optional[int] = Field(default=None, gt=0)
     # "run": each run draws its own split from its seed; an integer: every run shares that split.
     split_seed: Union[int, Literal["run"]] = "run"
+    # "random": every pair gets a label drawn at random (seeded by the split seed), so a network that fits
+    # the training set can only memorise it (Varma et al.'s memorisation-only networks).
+    labels: Literal["true", "random"] = "true"
+
+    @model_validator(mode="after")
+    def _one_size(self):
+        if (self.train_fraction is None) == (self.train_size is None):
+            raise ValueError("give exactly one of train_fraction and train_size")
+        return self
 
 
 class ModularTask(SplitTask):
@@ -169,7 +183,7 @@ class EarlyStop(Strict):
 class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
-    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression"]
+    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share"]
     every: int = Field(gt=0)
     # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
     samples: int = Field(default=100, ge=2)
@@ -212,6 +226,16 @@ class Seeds(Strict):
         return self
 
 
+class WarmStart(Strict):
+    """Every run starts from the final weights of its parent: the run's own configuration and seed with these
+    overrides, trained first by a rule of its own (Varma et al.'s ungrokking starts from a grokked network).
+    Runs whose parents coincide share one; the model is never overridden, so the weights fit."""
+
+    task: dict[str, Any] = Field(default_factory=dict)
+    optimizer: dict[str, Any] = Field(default_factory=dict)
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
 class Check(Strict):
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
@@ -231,6 +255,7 @@ class ScaleBlock(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
     sweep: dict[str, list[Any]] | list[dict[str, list[Any]]] | None = None
     seeds: dict[str, Any] = Field(default_factory=dict)
+    warm_start: dict[str, Any] = Field(default_factory=dict)
 
 
 class SpecFile(Strict):
@@ -246,8 +271,21 @@ class SpecFile(Strict):
     # One grid (a mapping of axes to values) or a list of grids over the same axes, whose union is run.
     sweep: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(default_factory=dict)
     seeds: dict[str, Any]
+    warm_start: Optional[dict[str, Any]] = None
+    # Other claims whose curves this claim's checks read (e.g. the ungrokking transition); the workflow
+    # makes those first.
+    uses_claims: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(min_length=1)
     scales: dict[Literal[SCALES], ScaleBlock]
+
+    @model_validator(mode="after")
+    def _known_claims(self):
+        from grokrepro.claims.catalog import CLAIMS
+
+        unknown = [c for c in self.uses_claims if c not in CLAIMS or c == self.claim]
+        if unknown:
+            raise ValueError(f"uses_claims {unknown}: each must be another claim of {sorted(CLAIMS)}")
+        return self
 
     @model_validator(mode="after")
     def _all_scales(self):
@@ -274,4 +312,6 @@ class ResolvedSpec(Strict):
     train: Train
     sweep: list[dict[str, list[Any]]]  # always a list of grids once resolved
     seeds: Seeds
+    warm_start: Optional[WarmStart] = None
+    uses_claims: list[str] = Field(default_factory=list)
     checks: list[Check]

@@ -93,10 +93,23 @@ class Dataset:
             return cls(f["inputs"], f["labels"], f["train_index"], f["test_index"], int(f["n_symbols"]), extras)
 
 
-def split(n_pairs: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split(n_pairs: int, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n_train pairs of one seeded permutation train; the rest test. Nested across n_train."""
+    if not 0 < n_train <= n_pairs:
+        raise ValueError(f"a training set of {n_train} pairs does not fit in a table of {n_pairs}")
     order = np.random.default_rng(seed).permutation(n_pairs)
-    n_train = max(1, int(round(train_fraction * n_pairs)))
     return np.sort(order[:n_train]), np.sort(order[n_train:])
+
+
+def training_size(task, n_pairs: int) -> int:
+    if task.train_size is not None:
+        return task.train_size
+    return max(1, int(round(task.train_fraction * n_pairs)))
+
+
+def random_labels(n_pairs: int, n_classes: int, seed: int) -> np.ndarray:
+    # A stream separate from the split's permutation, so the split is the same with true or random labels.
+    return np.random.default_rng([seed, 1]).integers(0, n_classes, n_pairs).astype(np.int64)
 
 
 def make_dataset(task, split_seed: int) -> Dataset:
@@ -114,5 +127,7 @@ def make_dataset(task, split_seed: int) -> Dataset:
     else:
         inputs, labels = _permutation_table(task.operation, task.degree)
         n_symbols = len(permutations(task.degree))
-    train_index, test_index = split(len(labels), task.train_fraction, split_seed)
+    if task.labels == "random":
+        labels = random_labels(len(labels), n_symbols, split_seed)
+    train_index, test_index = split(len(labels), training_size(task, len(labels)), split_seed)
     return Dataset(inputs, labels, train_index, test_index, n_symbols)

@@ -58,13 +58,16 @@ def _per_run(values, like: torch.Tensor) -> torch.Tensor:
 
 
 class EnsembleTrainer:
-    def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None):
+    def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None,
+                 initial_params: dict[str, torch.Tensor] | None = None):
         first = runs[0]
         self.runs, self.train, self.optimizer = runs, first.train, first.optimizer
         self.device = pick_device(first.train.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
         self.regression = datasets[0].is_regression
+        if self.regression and first.train.early_stop.enabled:  # the spec validator refuses this too
+            raise ValueError("train.early_stop watches test accuracy, which a regression task does not have")
         self.datasets = datasets
         self.model_shape = {"n_symbols": datasets[0].n_symbols, "input_dim": datasets[0].inputs.shape[-1]}
 
@@ -74,6 +77,9 @@ class EnsembleTrainer:
             models.append(build_model(run.model, **self.model_shape).to(self.device))
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().clone() for k, v in params.items()}
+        if initial_params is not None:  # a warm start: each run's parent's final weights
+            for name, param in self.params.items():
+                param.copy_(initial_params[name].to(param))
         # Buffers hold per-run constants (a centred model's θ₀, its α and ε); they are never trained.
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
         self.template = build_model(first.model, **self.model_shape).to("meta")
@@ -204,6 +210,11 @@ class EnsembleTrainer:
                 for name, tensor in [*self.probe_model.named_parameters(), *self.probe_model.named_buffers()]:
                     tensor.copy_((self.params if name in self.params else self.buffers)[name][k])
             yield k, self.probe_model
+
+    def final_params(self) -> dict:
+        """The group's weights as a warm start for other runs: run ids and stacked parameters."""
+        return {"run_ids": [r.run_id for r in self.runs],
+                "params": {k: v.detach().cpu().clone() for k, v in self.params.items()}}
 
     def _param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, jacrev, vmap
 
+from grokrepro.metrics.fourier import supported, trigonometric_share
 from grokrepro.metrics.kernels import centred_alignment, kernel_regression_predictions
 from grokrepro.metrics.lmn import linear_mapping_number
 from grokrepro.metrics.population import lazy_quadratic_terms
@@ -94,5 +95,18 @@ def kernel_regression(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"kernel_test_loss": values}
 
 
-PROBES = {"lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
+def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
+    """Share of each run's logits, over every pair of the table, in its operation's trigonometric subspace."""
+    task = trainer.runs[0].task
+    if getattr(task, "kind", None) != "modular" or not supported(task.operation):
+        raise TypeError(f"the fourier_share probe needs a modular x+y or x-y task, not {task}")
+    table = torch.as_tensor(trainer.datasets[0].inputs, device=trainer.device)
+    table = table.expand(len(trainer.runs), *table.shape)
+    with torch.no_grad():
+        logits = trainer._forward(trainer.params, trainer.buffers, table)
+    share = trigonometric_share(logits, task.prime, task.operation).cpu().numpy()
+    return {"fourier_share": np.where(logged, share, np.nan)}
+
+
+PROBES = {"fourier_share": fourier_share, "lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
           "kernel_regression": kernel_regression}

@@ -1,0 +1,161 @@
+"""Varma et al. 2023, ungrokking: a grokked network trained on too small a subset of its data loses its test
+accuracy while still fitting the subset (U1), through a sharp transition in the subset size (U2) that barely
+moves with weight decay (U3), and only because of weight decay (U4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
+
+from grokrepro.claims.registry import check
+from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
+from grokrepro.metrics import bootstrap, interval
+from grokrepro.metrics.sizes import crossing, final_values
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    axis: str = "train_size"
+
+
+class ForgetsParams(Params):
+    # Judged at the smallest subset size run (with the check's `where`): "D' well below D_crit".
+    at_smallest_size: bool = True
+    start_test_acc: float = Field(0.95, gt=0, le=1)
+    max_final_test_acc: float = Field(0.5, ge=0, le=1)
+    min_train_acc: float = Field(0.99, gt=0, le=1)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+class TransitionParams(Params):
+    low_acc: float = Field(0.5, ge=0, le=1)
+    high_acc: float = Field(0.9, gt=0, le=1)
+    max_size_ratio: float = Field(2.5, gt=1)
+
+
+class WeightDecayParams(Params):
+    weight_decays: list[float] = Field(min_length=2)
+    level: float = Field(0.5, gt=0, lt=1)
+    max_disagreement: float = Field(0.3, gt=0)
+
+
+class ControlParams(Params):
+    min_final_test_acc: float = Field(0.5, ge=0, le=1)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+def _seed_fraction_result(spec_check, holds: np.ndarray, threshold: float, n_runs: int, detail: str):
+    share = float(holds.mean())
+    draws = bootstrap(holds.astype(float), np.mean)
+    return judged(CheckResult(spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
+                              interval=list(interval(draws)), seed_fraction=share,
+                              support=float((draws >= threshold).mean()), n_runs=n_runs, detail=detail,
+                              where=dict(spec_check.where)))
+
+
+@check("ungrokking_forgets", ForgetsParams)
+def ungrokking_forgets(curves: xr.Dataset, spec_check, params: ForgetsParams) -> CheckResult:
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    if params.at_smallest_size:
+        smallest = runs[params.axis].values.min()
+        runs = runs.isel(run=np.nonzero(runs[params.axis].values == smallest)[0])
+    test = runs["test_acc"].values
+    start = test[:, 0]
+    final = final_values(test)
+    lowest_train = np.nanmin(runs["train_acc"].values, axis=1)
+    holds = (start >= params.start_test_acc) & (final <= params.max_final_test_acc) & (lowest_train >= params.min_train_acc)
+    detail = f"{params.axis} {runs[params.axis].values[0]:g}: " + "; ".join(
+        f"seed {int(s)}: test acc {a:.3f} -> {b:.3f}, lowest train acc {t:.3f}"
+        for s, a, b, t in zip(runs["seed"].values, start, final, lowest_train))
+    return _seed_fraction_result(spec_check, holds, threshold, int(runs.sizes["run"]), detail)
+
+
+def _transition_ratio(sizes: np.ndarray, accuracy: np.ndarray, low: float, high: float) -> float:
+    """Size ratio between the largest size still at or below `low` and the first size after it at or above
+    `high` (accuracy ordered by ascending size); +inf if it never rises from low to high."""
+    below = np.nonzero(accuracy <= low)[0]
+    if below.size == 0:
+        return float("inf")
+    last_low = below[-1]
+    above = np.nonzero(accuracy[last_low:] >= high)[0]
+    if above.size == 0:
+        return float("inf")
+    return float(sizes[last_low + above[0]] / sizes[last_low])
+
+
+@check("ungrokking_is_a_transition", TransitionParams)
+def ungrokking_is_a_transition(curves: xr.Dataset, spec_check, params: TransitionParams) -> CheckResult:
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.max_size_ratio
+    sizes, seeds, acc = seed_table(runs, params.axis, final_values(runs["test_acc"].values))
+    acc = acc[~np.isnan(acc).any(axis=1)]
+    if len(sizes) < 3 or len(acc) == 0:
+        return inconclusive(spec_check, threshold, f"{len(sizes)} sizes, {len(acc)} complete seeds "
+                            f"({n_diverged} diverged)", int(runs.sizes["run"]))
+
+    def ratio(table):
+        return _transition_ratio(sizes, np.median(table, axis=0), params.low_acc, params.high_acc)
+
+    value = ratio(acc)
+    draws = bootstrap(acc, ratio)
+    per_seed = np.mean([_transition_ratio(sizes, row, params.low_acc, params.high_acc) <= threshold for row in acc])
+    detail = "; ".join(f"{params.axis} {s:g}: median final test acc {a:.3f}" for s, a in zip(sizes, np.median(acc, 0)))
+    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
+                              interval=list(interval(draws)), seed_fraction=float(per_seed),
+                              support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
+                              detail=detail, where=dict(spec_check.where)))
+
+
+def _crossings(runs: xr.Dataset, params: WeightDecayParams):
+    """Per weight decay: sizes and the (seed, size) table of final test accuracy."""
+    tables = {}
+    for wd in params.weight_decays:
+        subset = healthy_runs(select_runs(runs, {"weight_decay": wd}))[0]
+        sizes, seeds, acc = seed_table(subset, params.axis, final_values(subset["test_acc"].values))
+        tables[wd] = (sizes, seeds, acc)
+    return tables
+
+
+@check("ungrokking_size_ignores_weight_decay", WeightDecayParams)
+def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
+    runs = select_runs(curves, spec_check.where)
+    threshold = params.max_disagreement
+    tables = _crossings(runs, params)
+    if any(acc.size == 0 for _, _, acc in tables.values()):
+        return inconclusive(spec_check, threshold, f"no runs for some of the weight decays {params.weight_decays}")
+    # Seeds are paired across weight decays (same seed, same parent network), so resample them together.
+    common = sorted(set.intersection(*(set(seeds.tolist()) for _, seeds, _ in tables.values())))
+    stacked = np.stack([acc[np.searchsorted(seeds, common)] for _, seeds, acc in tables.values()], axis=1)
+    sizes = [s for s, _, _ in tables.values()]
+
+    def disagreement(table):
+        points = [crossing(s, np.median(table[:, i], axis=0), params.level) for i, s in enumerate(sizes)]
+        if not all(np.isfinite(points)):
+            return float("inf")
+        return float(max(points) / min(points) - 1)
+
+    value = disagreement(stacked)
+    draws = bootstrap(stacked, disagreement)
+    points = [crossing(s, np.median(stacked[:, i], axis=0), params.level) for i, s in enumerate(sizes)]
+    detail = "; ".join(f"weight decay {wd:g}: final test acc crosses {params.level} at {params.axis} {p:.0f}"
+                       for wd, p in zip(params.weight_decays, points))
+    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
+                              interval=list(interval(draws)), support=float((draws <= threshold).mean()),
+                              n_runs=int(runs.sizes["run"]), detail=detail, where=dict(spec_check.where)))
+
+
+@check("no_ungrokking_without_weight_decay", ControlParams)
+def no_ungrokking_without_weight_decay(curves: xr.Dataset, spec_check, params: ControlParams) -> CheckResult:
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    final = final_values(runs["test_acc"].values)
+    holds = final >= params.min_final_test_acc
+    detail = "; ".join(f"seed {int(s)} at {params.axis} {d:g}: final test acc {a:.3f}"
+                       for s, d, a in zip(runs["seed"].values, runs[params.axis].values, final))
+    return _seed_fraction_result(spec_check, holds, threshold, int(runs.sizes["run"]), detail)

@@ -1,0 +1,243 @@
+"""Checks of Varma et al.'s three claims (C1-C3, U1-U4, S1) on synthetic curves, each passing and failing."""
+
+import numpy as np
+import xarray as xr
+
+from grokrepro.claims.critical_dataset_size import (
+    CriticalSizeParams, GeneralisationParams, MemorisationParams, critical_size_bounds_grokking,
+    generalisation_norm_flat, memorisation_norm_rises)
+from grokrepro.claims.semi_grokking import PlateauParams, semi_grokking_plateau
+from grokrepro.claims.ungrokking import (
+    ControlParams, ForgetsParams, TransitionParams, WeightDecayParams, no_ungrokking_without_weight_decay,
+    ungrokking_forgets, ungrokking_is_a_transition, ungrokking_size_ignores_weight_decay)
+from grokrepro.metrics.sizes import crossing, log_interpolate
+from grokrepro.spec.schema import Check
+
+STEPS = np.arange(0, 10001, 100)
+SEEDS = [0, 1, 2]
+
+
+def curves_from(rows: list[dict]) -> xr.Dataset:
+    """Runs given as dicts of constant-or-curve values; each curve is a function of the step array."""
+    n = len(rows)
+    data = {}
+    for name in ("train_acc", "test_acc", "train_loss", "test_loss", "param_norm", "fourier_share"):
+        table = np.full((n, len(STEPS)), np.nan)
+        for k, row in enumerate(rows):
+            value = row.get(name, np.nan)
+            table[k] = value(STEPS) if callable(value) else value
+        data[name] = (("run", "step"), table)
+    data["diverged_at"] = ("run", np.full(n, -1))
+    data["stopped_at"] = ("run", np.full(n, -1))
+    coords = {"run": [f"r{k}" for k in range(n)], "step": STEPS, "budget_steps": ("run", np.full(n, STEPS[-1]))}
+    for name in ("seed", "train_size", "labels", "weight_decay"):
+        coords[name] = ("run", np.array([row[name] for row in rows]))
+    return xr.Dataset(data, coords)
+
+
+def check(kind, name="X", where=None):
+    return Check(name=name, kind=kind, statement="s", where=where or {})
+
+
+def test_crossing_and_log_interpolation():
+    sizes = np.array([100, 200, 400, 800])
+    assert crossing(sizes, [0.0, 0.2, 0.8, 1.0], 0.5) == np.exp(np.log(200) + 0.5 * np.log(2))
+    assert crossing(sizes, [0.6, 0.7, 0.8, 1.0], 0.5) == -np.inf
+    assert crossing(sizes, [0.0, 0.1, 0.2, 0.3], 0.5) == np.inf
+    assert np.isnan(crossing(sizes, [0.0, np.nan, 0.2, 0.3], 0.5))
+    assert np.isclose(log_interpolate(sizes, [10, 20, 40, 80], 300), 30)
+    assert log_interpolate(sizes, [10, 20, np.inf, np.inf], 300) == np.inf
+    assert np.isnan(log_interpolate(sizes, [10, 20, 40, 80], 900))
+
+
+# -- C1, C2, C3 -------------------------------------------------------------------------------------------------
+MEM_SIZES = [300, 600, 1200, 2400]
+
+
+def memorisers(norm_of_size=lambda d: 10 * d**0.3, loss_of_size=lambda d: 1e-3, settled=True):
+    rows = []
+    for d in MEM_SIZES:
+        for seed in SEEDS:
+            final = norm_of_size(d) * (1 + 0.01 * seed)
+            norm = (lambda s, f=final: f * (1 + 0.5 * np.exp(-s / 300))) if settled else (lambda s, f=final: f * (1 + 1e-4 * (10000 - s)))
+            rows.append(dict(seed=seed, train_size=d, labels="random", weight_decay=1.0, param_norm=norm,
+                             train_acc=1.0, test_acc=0.02, train_loss=loss_of_size(d), fourier_share=0.02))
+    return rows
+
+
+def generalisers(sizes=(500, 1000, 2000), norm=100.0, share=0.99, test_acc=1.0):
+    return [dict(seed=seed, train_size=d, labels="true", weight_decay=1.0, param_norm=norm * (1 + 0.02 * seed),
+                 train_acc=1.0, test_acc=test_acc, train_loss=1e-3, fourier_share=share)
+            for d in sizes for seed in SEEDS]
+
+
+def test_c1_passes_when_memorisation_norm_rises_with_size():
+    result = memorisation_norm_rises(curves_from(memorisers()), check("memorisation_norm_rises_with_size"),
+                                     MemorisationParams())
+    assert result.status == "pass" and result.value == 1.0
+
+
+def test_c1_fails_when_norm_is_flat_or_bought_by_lower_loss():
+    flat = memorisation_norm_rises(curves_from(memorisers(lambda d: 50.0)), check("x"), MemorisationParams())
+    assert flat.status == "fail"
+    cheaper = memorisers(loss_of_size=lambda d: 1.0 / d)  # the norm rises only because the loss falls
+    result = memorisation_norm_rises(curves_from(cheaper), check("x"), MemorisationParams())
+    assert result.status == "fail"
+
+
+def test_c1_is_inconclusive_when_norms_have_not_settled():
+    result = memorisation_norm_rises(curves_from(memorisers(settled=False)), check("x"), MemorisationParams())
+    assert result.status == "inconclusive" and "not converged" in result.detail
+
+
+def test_c2_passes_when_generalisation_norm_is_flat_where_memorisation_rises():
+    curves = curves_from(memorisers() + generalisers())
+    result = generalisation_norm_flat(curves, check("x"), GeneralisationParams())
+    assert result.status == "pass" and result.value <= 0.15
+
+
+def test_c2_fails_when_generalisation_norm_grows_like_memorisation():
+    rows = memorisers()
+    for d, norm in ((500, 60.0), (1000, 80.0), (2000, 100.0)):
+        rows += generalisers(sizes=(d,), norm=norm)
+    result = generalisation_norm_flat(curves_from(rows), check("x"), GeneralisationParams())
+    assert result.status == "fail"
+
+
+def test_c2_needs_certified_generalisers_and_a_telling_range():
+    uncertified = curves_from(memorisers() + generalisers(share=0.5))
+    assert generalisation_norm_flat(uncertified, check("x"), GeneralisationParams()).status == "inconclusive"
+    flat_memory = curves_from(memorisers(lambda d: 50.0) + generalisers())
+    result = generalisation_norm_flat(flat_memory, check("x"), GeneralisationParams())
+    assert result.status == "inconclusive" and "less than the 30%" in result.detail
+
+
+def test_c2_reads_generalisers_from_another_claim():
+    params = GeneralisationParams(generalisers_from="ungrokking", generalise={"weight_decay": 1.0})
+    other = curves_from(generalisers())
+    result = generalisation_norm_flat(curves_from(memorisers()), check("x"), params, others={"ungrokking": other})
+    assert result.status == "pass"
+    assert generalisation_norm_flat(curves_from(memorisers()), check("x"), params, others={}).status == "inconclusive"
+
+
+def scratch_runs(boundary=1000.0, t_gen_of_size=lambda d: 1000 * (d / 1000 - 0.9) ** -1.5):
+    rows = []
+    for d in (800, 1050, 1200, 1500, 1800):
+        for seed in SEEDS:
+            if d < boundary:
+                test = 0.05
+            else:
+                t = t_gen_of_size(d)
+                test = (lambda s, t=t: np.where(s >= t, 1.0, 0.05))
+            rows.append(dict(seed=seed, train_size=d, labels="true", weight_decay=1.0, param_norm=80.0,
+                             train_acc=1.0, test_acc=test, train_loss=1e-3, fourier_share=0.99))
+    return rows
+
+
+def ungrokked(transition=500.0, wds=(1.0,)):
+    return [dict(seed=seed, train_size=d, labels="true", weight_decay=wd, param_norm=60.0, train_acc=1.0,
+                 test_acc=(lambda s, d=d: np.where(s < 500, 1.0, 0.0 if d < transition else 1.0)),
+                 train_loss=1e-3, fourier_share=0.99)
+            for d in (300, 400, 600, 800, 1000, 2000) for wd in wds for seed in SEEDS]
+
+
+def c3(mem_norm, boundary, transition, t_gen_of_size=lambda d: 1000 * (d / 1000 - 0.9) ** -1.5):
+    # generalisers' norm 60 crosses memorisation's 10 d^0.3 scaled by mem_norm at d = (6 / mem_norm)^(1/0.3)
+    curves = curves_from(memorisers(lambda d: mem_norm * d**0.3) + scratch_runs(boundary, t_gen_of_size))
+    other = curves_from(ungrokked(transition))
+    params = CriticalSizeParams(generalisers_from="ungrokking", generalise={"weight_decay": 1.0},
+                                scratch={"labels": "true"})
+    return critical_size_bounds_grokking(curves, check("x"), params, others={"ungrokking": other})
+
+
+def test_c3_passes_when_both_transitions_bracket_the_crossing():
+    result = c3(mem_norm=60 / 700**0.3, boundary=1000, transition=500)
+    assert result.status == "pass", result.detail
+    assert 650 < result.value < 750
+
+
+def test_c3_fails_when_the_crossing_is_far_from_the_transitions():
+    result = c3(mem_norm=60 / 2300**0.3, boundary=1000, transition=500)  # D_crit ~2300
+    assert result.status == "fail", result.detail
+
+
+def test_c3_fails_when_ungrokking_is_not_below_the_scratch_boundary():
+    result = c3(mem_norm=60 / 700**0.3, boundary=1000, transition=1100)
+    assert result.status == "fail" and "below the from-scratch boundary: NO" in result.detail
+
+
+def test_c3_fails_when_time_to_generalise_does_not_slow_down():
+    result = c3(mem_norm=60 / 700**0.3, boundary=1000, transition=500, t_gen_of_size=lambda d: 3000.0)
+    assert result.status == "fail" and "slows down enough approaching the boundary: NO" in result.detail
+
+
+def test_c3_without_ungrokking_curves_is_inconclusive():
+    curves = curves_from(memorisers() + scratch_runs())
+    result = critical_size_bounds_grokking(curves, check("x"), CriticalSizeParams(), others={})
+    assert result.status == "inconclusive"
+
+
+# -- U1-U4 ----------------------------------------------------------------------------------------------------
+def test_u1_passes_when_small_subsets_forget_and_fails_when_they_do_not():
+    curves = curves_from(ungrokked(transition=500))
+    small = ungrokking_forgets(curves, check("x"), ForgetsParams())
+    assert small.status == "pass" and small.detail.startswith("train_size 300:")
+    large = ungrokking_forgets(curves, check("x", where={"train_size": 2000}), ForgetsParams())
+    assert large.status == "fail"
+
+
+def test_u1_fails_when_the_subset_is_not_fit():
+    rows = ungrokked(transition=500)
+    for row in rows:
+        row["train_acc"] = 0.9
+    assert ungrokking_forgets(curves_from(rows), check("x", where={"train_size": 300}), ForgetsParams()).status == "fail"
+
+
+def test_u2_sharp_transition_passes_and_gradual_fails():
+    assert ungrokking_is_a_transition(curves_from(ungrokked()), check("x"), TransitionParams()).status == "pass"
+    gradual = []
+    for d, acc in ((300, 0.1), (400, 0.3), (600, 0.45), (800, 0.6), (1000, 0.75), (2000, 0.85)):
+        gradual += [dict(seed=s, train_size=d, labels="true", weight_decay=1.0, param_norm=60.0, train_acc=1.0,
+                         test_acc=acc, train_loss=1e-3) for s in SEEDS]
+    assert ungrokking_is_a_transition(curves_from(gradual), check("x"), TransitionParams()).status == "fail"
+
+
+def test_u3_crossing_agrees_across_weight_decays_or_fails():
+    params = WeightDecayParams(weight_decays=[1.0, 2.0])
+    same = curves_from(ungrokked(500, wds=(1.0, 2.0)))
+    assert ungrokking_size_ignores_weight_decay(same, check("x"), params).status == "pass"
+    rows = ungrokked(500, wds=(1.0,))
+    for row in ungrokked(1500, wds=(2.0,)):
+        rows.append(row)
+    result = ungrokking_size_ignores_weight_decay(curves_from(rows), check("x"), params)
+    assert result.status == "fail" and result.value > 0.3
+
+
+def test_u4_control_without_weight_decay():
+    kept = [dict(seed=s, train_size=300, labels="true", weight_decay=0.0, param_norm=60.0, train_acc=1.0,
+                 test_acc=0.97, train_loss=1e-3) for s in SEEDS]
+    assert no_ungrokking_without_weight_decay(curves_from(kept), check("x"), ControlParams()).status == "pass"
+    forgot = curves_from(ungrokked(500, wds=(0.0,)))
+    result = no_ungrokking_without_weight_decay(forgot, check("x", where={"train_size": 300}), ControlParams())
+    assert result.status == "fail"
+
+
+# -- S1 ---------------------------------------------------------------------------------------------------------
+def semi(test_acc, norm=lambda s: np.full(len(s), 70.0), loss=1e-3):
+    return curves_from([dict(seed=0, train_size=1000, labels="true", weight_decay=1.0, param_norm=norm,
+                             train_acc=lambda s: np.where(s >= 200, 1.0, 0.1), test_acc=test_acc,
+                             train_loss=loss)])
+
+
+def test_s1_finds_a_flat_plateau():
+    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+    result = semi_grokking_plateau(semi(plateau), check("x"), PlateauParams())
+    assert result.status == "pass" and "2000-7900" in result.detail
+
+
+def test_s1_rejects_a_slow_climb_and_a_plateau_with_moving_norm():
+    climb = lambda s: np.clip((s - 2000) / 6000, 0, 1)  # noqa: E731
+    assert semi_grokking_plateau(semi(climb), check("x"), PlateauParams()).status == "fail"
+    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+    shrinking = lambda s: 100.0 - 0.005 * s  # noqa: E731
+    assert semi_grokking_plateau(semi(plateau, norm=shrinking), check("x"), PlateauParams()).status == "fail"

@@ -1,0 +1,44 @@
+"""Development seeds (the ones settings were chosen on) never overwrite or pass for the verdict seeds' outputs."""
+
+import json
+import subprocess
+
+from conftest import ROOT
+from grokrepro.cli import main
+from grokrepro.metrics.curves import write_atomic
+from grokrepro.report import write_report
+from helpers import synthetic_curves
+
+
+def verdict_for(tmp_path, *seed_set):
+    curves = tmp_path / "curves.nc"
+    write_atomic(synthetic_curves([150, 150, 150], [3000, 2000, 1000], [0.4, 0.5, 0.6], [0, 1, 2]), curves)
+    out = tmp_path / "grokking" / "verdict.json"
+    assert main(["verdict", str(ROOT / "specs/grokking.yaml"), "--scale", "smoke", *seed_set, "--curves", str(curves),
+                 "--out", str(out)]) == 0
+    return out
+
+
+def test_verdict_records_and_report_shows_the_seed_set(tmp_path):
+    out = verdict_for(tmp_path, "--seed-set", "development")
+    assert json.loads(out.read_text())["seed_set"] == "development"
+    write_report([out.parent], tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert "development seeds" in html and "not a verdict" in html
+    assert json.loads(verdict_for(tmp_path / "plain").read_text())["seed_set"] == "verdict"
+
+
+def test_development_seeds_write_their_own_results_and_paper_trees(workflow_dir):
+    def plan(target, *config):
+        done = subprocess.run(["snakemake", "-c2", "--dry-run", target, "--config", "scale=smoke", *config],
+                              cwd=workflow_dir, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return done.stdout + done.stderr
+
+    development = plan("paper-development/all", "seed_set=development")
+    assert "results/smoke-development/grokking/verdict.json" in development
+    assert "paper-development/grokking" in development and "paper-development/report.html" in development
+    assert "results/smoke/" not in development and " paper/" not in development
+    verdict = plan("paper/all")  # the verdict seeds keep the default paths
+    assert "results/smoke/grokking/verdict.json" in verdict and "paper/report.html" in verdict
+    assert "smoke-development" not in verdict and "paper-development" not in verdict
