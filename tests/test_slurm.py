@@ -11,11 +11,14 @@ from grokrepro.cluster import training_resources, wants_gpu
 from grokrepro.figures import figure_names
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from helpers import tiny_spec, write_spec
+from conftest import ROOT
 from slurm_cluster import SlurmUnavailable, missing_requirements, one_node_cluster
 
 SIZES = {"smoke": {"mem_mb": 2000, "runtime": 15}, "default": {"mem_mb": 4000, "runtime": 120},
          "paper": {"mem_mb": 16000, "runtime": 2880}}
 # The options a cluster without accounting storage needs (README: Running on SLURM).
+# The cores a training job asks for are the threads its math uses.
+THREADS = yaml.safe_load((ROOT / "config/config.yaml").read_text())["torch_threads"]
 NO_ACCOUNTING = ["--slurm-no-account", "--slurm-status-command", "squeue"]
 
 
@@ -51,7 +54,7 @@ def test_slurm_profile_plans_cpu_jobs_at_smoke_scale_and_gpu_jobs_at_paper_scale
     smoke = plan(workflow_dir, "smoke")
     assert "Using profiles profiles/slurm" in smoke
     lines = train_resources_lines(smoke)
-    assert lines and all("cpus_per_task=2" in line and "mem_mb=2000" in line and "runtime=15" in line
+    assert lines and all(f"cpus_per_task={THREADS}" in line and "mem_mb=2000" in line and "runtime=15" in line
                          and "gpu=0" in line for line in lines)
     lines = train_resources_lines(plan(workflow_dir, "paper"))
     assert lines and all("gpu=1" in line and "mem_mb=16000" in line for line in lines)
@@ -113,5 +116,5 @@ def test_smoke_claim_runs_through_a_real_slurm(slurm, workflow_dir):
     shown = subprocess.run(["scontrol", "show", "job", train_id], env=slurm, capture_output=True, text=True,
                            check=True).stdout
     # What rules/train.smk declares at smoke scale: torch_threads cores, 2000 MB, 15 minutes, no GPU.
-    assert "NumCPUs=2" in shown and "MinMemoryNode=2000M" in shown and "TimeLimit=00:15:00" in shown, shown
+    assert f"NumCPUs={THREADS}" in shown and "MinMemoryNode=2000M" in shown and "TimeLimit=00:15:00" in shown, shown
     assert "gpu" not in shown, shown
