@@ -241,3 +241,9 @@ def test_s1_rejects_a_slow_climb_and_a_plateau_with_moving_norm():
     plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
     shrinking = lambda s: 100.0 - 0.005 * s  # noqa: E731
     assert semi_grokking_plateau(semi(plateau, norm=shrinking), check("x"), PlateauParams()).status == "fail"
+
+
+def test_u3_weight_decays_may_have_their_own_size_grids():
+    rows = [r for r in ungrokked(500, wds=(1.0, 2.0)) if r["weight_decay"] == 1.0 or r["train_size"] <= 800]
+    result = ungrokking_size_ignores_weight_decay(curves_from(rows), check("x"), WeightDecayParams(weight_decays=[1.0, 2.0]))
+    assert result.status == "pass"

@@ -67,7 +67,8 @@ def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams)
     ratios = np.array([f[0] for f in found])
     best = int(np.argmax(ratios))
     coords = {name: runs[name].values for name in runs.coords if runs[name].dims == ("run",)
-              and name not in ("run", "config", "group", "budget_steps", "split_seed")}
+              and name not in ("run", "config", "group", "budget_steps", "split_seed")
+              and not name.startswith("training_")}
 
     def describe(k):
         setting = ", ".join(f"{n} {v[k]}" for n, v in coords.items())

@@ -127,20 +127,24 @@ def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params:
     tables = _crossings(runs, params)
     if any(acc.size == 0 for _, _, acc in tables.values()):
         return inconclusive(spec_check, threshold, f"no runs for some of the weight decays {params.weight_decays}")
-    # Seeds are paired across weight decays (same seed, same parent network), so resample them together.
+    # Seeds are paired across weight decays (same seed, same parent network), so resample them together; each
+    # weight decay keeps its own grid of sizes.
     common = sorted(set.intersection(*(set(seeds.tolist()) for _, seeds, _ in tables.values())))
-    stacked = np.stack([acc[np.searchsorted(seeds, common)] for _, seeds, acc in tables.values()], axis=1)
-    sizes = [s for s, _, _ in tables.values()]
+    per_wd = [(sizes, acc[np.searchsorted(seeds, common)]) for sizes, seeds, acc in tables.values()]
 
-    def disagreement(table):
-        points = [crossing(s, np.median(table[:, i], axis=0), params.level) for i, s in enumerate(sizes)]
+    def crossings(rows):
+        return [crossing(sizes, np.median(acc[rows], axis=0), params.level) for sizes, acc in per_wd]
+
+    def disagreement(rows):
+        points = crossings(rows)
         if not all(np.isfinite(points)):
             return float("inf")
         return float(max(points) / min(points) - 1)
 
-    value = disagreement(stacked)
-    draws = bootstrap(stacked, disagreement)
-    points = [crossing(s, np.median(stacked[:, i], axis=0), params.level) for i, s in enumerate(sizes)]
+    everyone = np.arange(len(common))
+    value = disagreement(everyone)
+    draws = bootstrap(everyone, disagreement)
+    points = crossings(everyone)
     detail = "; ".join(f"weight decay {wd:g}: final test acc crosses {params.level} at {params.axis} {p:.0f}"
                        for wd, p in zip(params.weight_decays, points))
     return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
