@@ -38,6 +38,9 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
                                 {"long_name": "first step with a non-finite loss; -1 if none"})
     data_vars["stopped_at"] = ("run", np.asarray(result.stopped_at, dtype=np.int64),
                                {"long_name": "step of an early stop; -1 if the run used its whole budget"})
+    data_vars["aborted_at"] = ("run", np.asarray(getattr(result, "aborted_at", np.full(len(runs), -1)), dtype=np.int64),
+                               {"long_name": "step at which train.early_abort stopped a run predicted not to "
+                                             "grok; -1 if it was not stopped so"})
     coords = {
         "run": ("run", [r.run_id for r in runs]),
         "step": ("step", result.steps.astype(np.int64), {"long_name": "optimiser updates", "units": "1"}),
