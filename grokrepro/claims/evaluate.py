@@ -33,28 +33,31 @@ def note_threshold_change(verdict: dict, history_path: Path) -> dict:
 def evaluate(spec, spec_sha256: str, curves_path: str | Path) -> dict:
     began = time.perf_counter()
     curves = read_complete(curves_path)
-    results = []
+    results, counted = [], []
     for spec_check in spec.checks:
         kind = CHECKS[spec_check.kind]
         result = kind.function(curves, spec_check, kind.params_model.model_validate(spec_check.params))
         selected = select_runs(curves, spec_check.where)
         results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
+        if spec_check.counts_for_verdict:
+            counted.append(results[-1])
     commit, dirty = git_commit()
     return {
         "claim": spec.claim,
         "paper": spec.paper,
         "statement": spec.statement,
         "scale": spec.scale,
-        "verdict": decide(results),
+        "verdict": decide(counted),
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
-        "checks": [r.as_json() for r in results],
+        "checks": [{**r.as_json(), "counts_for_verdict": c.counts_for_verdict} for r, c in zip(results, spec.checks)],
         "data": [str(curves_path)],
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),
         "n_early_stopped": int((curves["stopped_at"].values >= 0).sum()),
+        "n_aborted": int((curves["aborted_at"].values >= 0).sum()) if "aborted_at" in curves else 0,
         "spec_sha256": spec_sha256,
         "thresholds_sha256": thresholds_sha256(spec),
         "training_spec_sha256": curves.attrs.get("spec_sha256"),

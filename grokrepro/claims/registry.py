@@ -28,6 +28,7 @@ def check(kind: str, params_model: type[BaseModel]):
 def _load_claim_modules() -> None:
     # Importing the claim modules fills CHECKS.
     from grokrepro.claims import grokking, lazy_to_rich, lmn_compression  # noqa: F401
+    from grokrepro.claims import early_abort, spectral_prediction  # noqa: F401
 
 
 _load_claim_modules()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grokrepro.figures import grokking, lmn_compression
+from grokrepro.figures import grokking, lmn_compression, spectral_prediction
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
 
-CLAIM_FIGURES = {"grokking": grokking, "lmn_compression": lmn_compression}
+CLAIM_FIGURES = {"grokking": grokking, "lmn_compression": lmn_compression,
+                 "spectral_prediction": spectral_prediction}
 
 
 def figure_names(claim: str) -> tuple[str, ...]:

@@ -26,20 +26,20 @@ def moving_average_residual(x: np.ndarray, window: int) -> np.ndarray:
     return x[start : start + len(average)] - average
 
 
-def _without_ramp(x: np.ndarray) -> np.ndarray:
-    # Subtracting the line through the end points makes the periodic extension continuous, so a trend does
-    # not leak into high frequencies through the jump between the last and the first sample.
-    ramp = np.linspace(x[0], x[-1], len(x))
-    return x - ramp
-
-
 def band_pass(x: np.ndarray, low: float, high: float = np.inf) -> np.ndarray:
-    """Keep the Fourier components of the de-ramped x with frequencies in [low, high] (cycles per step)."""
-    x = _without_ramp(np.asarray(x, dtype=float))
-    spectrum = np.fft.rfft(x)
-    frequencies = np.fft.rfftfreq(len(x))
-    spectrum[(frequencies < low) | (frequencies > high)] = 0
-    return np.fft.irfft(spectrum, n=len(x))
+    """Keep the Fourier components of x with frequencies in [low, high] (cycles per step).
+
+    A finite stretch of a falling curve is no periodic signal: filtered as it is, the jump from its last value
+    back to its first rings through every frequency. So the line through the end points is removed first (the
+    ends become 0) and the curve is extended by its negated mirror image, which continues it with a continuous
+    value and slope; the filter then sees a trend's curvature as the slow bump it is."""
+    x = np.asarray(x, dtype=float)
+    without_ramp = x - np.linspace(x[0], x[-1], len(x))
+    extended = np.concatenate([without_ramp, -without_ramp[-2:0:-1]])
+    spectrum_ = np.fft.rfft(extended)
+    frequencies = np.fft.rfftfreq(len(extended))
+    spectrum_[(frequencies < low) | (frequencies > high)] = 0
+    return np.fft.irfft(spectrum_, n=len(extended))[: len(x)]
 
 
 def detrended(x: np.ndarray, method: str, smoothing: int = 25, cutoff: float = 0.04,

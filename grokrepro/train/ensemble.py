@@ -325,6 +325,8 @@ class EnsembleTrainer:
                     held_since = np.where(held, np.where(held_since == NOT_REACHED, step, held_since),
                                           NOT_REACHED)
                     finished = (held_since != NOT_REACHED) & (step - held_since >= early.patience)
+                    # never before the end of a dense early window: whoever asked for it reads those steps
+                    finished &= step >= self.train.log_every_step_until
                     stopped_at = np.where(finished & (stopped_at == NOT_REACHED), step, stopped_at)
                 everything_done = ((diverged_at != NOT_REACHED).cpu().numpy() | (stopped_at != NOT_REACHED)
                                    | (aborted_at != NOT_REACHED))
