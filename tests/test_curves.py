@@ -60,3 +60,15 @@ def test_incomplete_files_are_refused(tmp_path, trained):
         read_complete(tmp_path / "torn.nc")
     with pytest.raises(IncompleteResultError, match="no such"):
         read_complete(tmp_path / "missing.nc")
+
+
+def test_merging_keeps_strings_of_different_lengths(tmp_path):
+    def group(name, values):
+        dataset = xr.Dataset({"x": ("run", np.zeros(len(values)))},
+                             coords={"run": [f"{name}{i}" for i in range(len(values))], "label": ("run", values)})
+        write_atomic(dataset, tmp_path / f"{name}.nc")
+        return tmp_path / f"{name}.nc"
+
+    merged = merge_groups([group("a", ["full", "full"]), group("b", ["demo_abort"])], {})
+    write_atomic(merged, tmp_path / "merged.nc")
+    assert list(read_complete(tmp_path / "merged.nc")["label"].values) == ["full", "full", "demo_abort"]

@@ -193,3 +193,20 @@ def test_p2_needs_grokking_runs():
     lrs, wds, seeds = design(3)
     result = p2(grid_curves(np.zeros(len(lrs), bool), np.full(len(lrs), 0.1), lrs, wds, seeds))
     assert result.status == "inconclusive"
+
+
+def test_choose_predictor_finds_the_sign_and_a_separating_threshold():
+    from grokrepro.claims.spectral_prediction import choose_predictor
+
+    rng = np.random.default_rng(4)
+    lrs, wds, seeds = design(10)
+    groks = rng.random(len(lrs)) < 0.5
+    amplitude = np.where(groks, 0.02, 0.2) * rng.uniform(0.8, 1.2, len(lrs))  # grokking runs oscillate less
+    curves = grid_curves(groks, amplitude, lrs, wds, seeds)
+    best = choose_predictor(curves, windows=(400,))[0]
+    assert best["auroc"] == 1.0 and best["predictor"]["groks_when"] == "below"
+    threshold = best["predictor"]["threshold"]
+    chosen = PredictionParams(predictor=best["predictor"])
+    result = early_oscillations_predict_grokking(curves, P1, chosen)
+    assert result.passed and "accuracy at the fixed threshold" in result.detail and "opposite" in result.detail
+    assert np.isfinite(threshold)

@@ -33,7 +33,7 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
         assert "spec_json" in curves.attrs and "versions" in curves.attrs
 
     assert sorted(p.name for p in (workflow_dir / "paper/grokking").glob("*.png")) == [
-        "accuracy_curves.png", "time_to_generalise.png"]
+        "accuracy_curves.png", "early_abort.png", "time_to_generalise.png"]
     html = (workflow_dir / "paper/report.html").read_text()
     assert "data:image/png;base64," in html
     for claim in CLAIMS:

@@ -94,6 +94,11 @@ def merge_groups(paths: list[str | Path], attrs: dict) -> xr.Dataset:
                        data_vars="minimal", coords="minimal", compat="override")
     merged = merged.assign_coords(group=("run", np.concatenate(
         [[Path(p).stem] * g.sizes["run"] for p, g in zip(paths, groups)])))
+    # Each file remembers its own string width as an encoding; kept, the first file's width would truncate
+    # longer strings of the others when the merge is written ('demo_full' -> 'demo', config JSON cut short).
+    for variable in merged.variables.values():
+        if variable.dtype.kind == "U":
+            variable.encoding.pop("dtype", None)
     merged.attrs.update(attrs)
     merged.attrs["training_seconds"] = float(sum(g.attrs.get("wall_seconds", 0.0) for g in groups))
     merged.attrs["devices"] = ",".join(sorted({g.attrs.get("device", "?") for g in groups}))
