@@ -81,8 +81,20 @@ def roc_curve(curves: xr.Dataset, verdict: dict):
 
     runs, predictor, gen_acc, params = _setup(curves)
     labels = grokked(runs, gen_acc)
-    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    figure, (axis, per_lr) = plt.subplots(1, 2, figsize=(9.2, 5.2))
     scores = oriented_score(runs, predictor)
+    # P1's second alternative compares runs of one learning rate only: one curve per learning rate
+    lrs = runs["lr"].values
+    for lr in np.unique(lrs):
+        mine = lrs == lr
+        if labels[mine].any() and not labels[mine].all():
+            fpr_l, tpr_l = _roc(scores[mine], labels[mine])
+            per_lr.plot(fpr_l, tpr_l, label=f"lr {lr:g}: {int(labels[mine].sum())} of {int(mine.sum())} grok, "
+                                             f"AUROC {auroc(scores[mine], labels[mine]):.2f}")
+    per_lr.plot([0, 1], [0, 1], color="lightgrey", lw=0.8)
+    per_lr.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
+               title=f"Within each learning rate (pooled: {auroc(scores, labels, lrs):.2f})")
+    per_lr.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fpr, tpr = _roc(scores, labels)
     axis.plot(fpr, tpr, lw=2, label=f"early {predictor.feature} ({predictor.detrend}), AUROC {auroc(scores, labels):.2f}")
     for label, other in params.get("other_readings", {}).items():
@@ -106,7 +118,7 @@ def roc_curve(curves: xr.Dataset, verdict: dict):
     axis.plot([0, 1], [0, 1], color="lightgrey", lw=0.8)
     axis.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
              title=f"Predicting grokking ({int(labels.sum())} of {len(labels)} runs grok)")
-    axis.legend(fontsize=6, loc="lower right")
+    axis.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: the curves fill the box
     return figure
 
 
