@@ -94,7 +94,8 @@ def roc_curve(curves: xr.Dataset, verdict: dict):
     per_lr.plot([0, 1], [0, 1], color="lightgrey", lw=0.8)
     per_lr.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
                title=f"Within each learning rate (pooled: {auroc(scores, labels, lrs):.2f})")
-    per_lr.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    if per_lr.get_legend_handles_labels()[0]:
+        per_lr.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fpr, tpr = _roc(scores, labels)
     axis.plot(fpr, tpr, lw=2, label=f"early {predictor.feature} ({predictor.detrend}), AUROC {auroc(scores, labels):.2f}")
     for label, other in params.get("other_readings", {}).items():
