@@ -83,3 +83,15 @@ def test_merge_keeps_each_groups_training_provenance(tmp_path, trained):
     assert curves.attrs["spec_sha256"] == "merge-spec"  # the merge's own provenance stays beside them
     assert trained_under(curves, "spec_sha256") == "spec0, spec1"
     assert trained_under(curves, "git_commit") == "commit0, commit1"
+
+
+def test_merging_keeps_strings_of_different_lengths(tmp_path):
+    def group(name, values):
+        dataset = xr.Dataset({"x": ("run", np.zeros(len(values)))},
+                             coords={"run": [f"{name}{i}" for i in range(len(values))], "label": ("run", values)})
+        write_atomic(dataset, tmp_path / f"{name}.nc")
+        return tmp_path / f"{name}.nc"
+
+    merged = merge_groups([group("a", ["full", "full"]), group("b", ["demo_abort"])], {})
+    write_atomic(merged, tmp_path / "merged.nc")
+    assert list(read_complete(tmp_path / "merged.nc")["label"].values) == ["full", "full", "demo_abort"]

@@ -25,7 +25,14 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
         assert key in verdict
     assert verdict["scale"] == "smoke"
     assert verdict["verdict"] in ("reproduced", "not_reproduced", "inconclusive")
-    assert {c["name"] for c in verdict["checks"]} == {"G1", "G2"}
+    assert {c["name"] for c in verdict["checks"]} == {"G1", "G2", "E1"}
+    # E1 (early abort, beyond the paper) is shown but not counted; its smoke predictor stops every aborting run
+    assert [c["counts_for_verdict"] for c in verdict["checks"]] == [True, True, False]
+    assert verdict["n_aborted"] == 2
+    spectral = json.loads((workflow_dir / "paper/spectral_prediction/verdict.json").read_text())
+    assert [c["name"] for c in spectral["checks"]] == ["P1", "P2"]
+    assert sorted(p.name for p in (workflow_dir / "paper/spectral_prediction").glob("*.png")) == [
+        "early_curves.png", "grid_heatmaps.png", "roc_curve.png"]
     for check in verdict["checks"]:
         assert {"name", "statement", "value", "threshold", "passed"} <= set(check)
     with xr.open_dataset(workflow_dir / verdict["data"][0]) as curves:
@@ -33,7 +40,7 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
         assert "spec_json" in curves.attrs and "versions" in curves.attrs
 
     assert sorted(p.name for p in (workflow_dir / "paper/grokking").glob("*.png")) == [
-        "accuracy_curves.png", "time_to_generalise.png"]
+        "accuracy_curves.png", "early_abort.png", "time_to_generalise.png"]
     html = (workflow_dir / "paper/report.html").read_text()
     assert "data:image/png;base64," in html
     for claim in CLAIMS:

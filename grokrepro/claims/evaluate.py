@@ -46,7 +46,7 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
     curves = read_complete(curves_path)
     other_curves = other_curves or {}
     others = {claim: read_complete(path) for claim, path in other_curves.items()}
-    results = []
+    results, counted = [], []
     for index, spec_check in enumerate(spec.checks):
         kind = CHECKS[spec_check.kind]
         params = kind.params_model.model_validate(spec_check.params)
@@ -58,6 +58,8 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
                             f"{dict(spec_check.where)}: {error}") from None
         selected = select_runs(curves, spec_check.where)
         results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
+        if spec_check.counts_for_verdict:
+            counted.append(results[-1])
     commit, dirty = git_commit()
     return {
         "claim": spec.claim,
@@ -66,16 +68,17 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "scale": spec.scale,
         # "development": the seeds the settings were chosen on, so not a verdict in the sense of CLAIMS.md
         "seed_set": seed_set,
-        "verdict": decide(results),
+        "verdict": decide(counted),
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
-        "checks": [r.as_json() for r in results],
+        "checks": [{**r.as_json(), "counts_for_verdict": c.counts_for_verdict} for r, c in zip(results, spec.checks)],
         "data": [str(curves_path), *(str(p) for p in other_curves.values())],
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),
         "n_early_stopped": int((curves["stopped_at"].values >= 0).sum()),
+        "n_aborted": int((curves["aborted_at"].values >= 0).sum()) if "aborted_at" in curves else 0,
         "spec_sha256": spec_sha256,
         "thresholds_sha256": thresholds_sha256(spec),
         "training_spec_sha256": trained_under(curves, "spec_sha256"),

@@ -31,10 +31,12 @@ def _load_claim_modules() -> None:
     # Importing the claim modules fills CHECKS.
     from grokrepro.claims import (  # noqa: F401
         critical_dataset_size,
+        early_abort,
         grokking,
         lazy_to_rich,
         lmn_compression,
         semi_grokking,
+        spectral_prediction,
         ungrokking,
     )
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grokrepro.figures import critical_dataset_size, grokking, lmn_compression, semi_grokking, ungrokking
+from grokrepro.figures import (
+    critical_dataset_size,
+    grokking,
+    lmn_compression,
+    semi_grokking,
+    spectral_prediction,
+    ungrokking,
+)
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
 
@@ -15,6 +22,7 @@ CLAIM_FIGURES = {
     "critical_dataset_size": critical_dataset_size,
     "ungrokking": ungrokking,
     "semi_grokking": semi_grokking,
+    "spectral_prediction": spectral_prediction,
 }
 
 

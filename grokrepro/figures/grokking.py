@@ -6,13 +6,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from grokrepro.claims.verdict import select_runs
 from grokrepro.figures.common import long_table, plt, sns
+from grokrepro.figures.early_abort import early_abort
 from grokrepro.metrics import first_step_reaching
 
-FIGURES = ("accuracy_curves", "time_to_generalise")
+FIGURES = ("accuracy_curves", "time_to_generalise", "early_abort")
+
+
+def _judged(curves: xr.Dataset, verdict: dict) -> xr.Dataset:
+    """The runs G2 judges (other sweep grids, such as the early-abort demonstration, are left out)."""
+    where = next((c.get("where", {}) for c in verdict.get("checks", []) if c["name"] == "G2"), {})
+    return select_runs(curves, where)
 
 
 def accuracy_curves(curves: xr.Dataset, verdict: dict):
+    curves = _judged(curves, verdict)
     table = long_table(curves, ["train_acc", "test_acc"], ["train_fraction"])
     table = table[table["step"] > 0].dropna(subset=["value"])
     grid = sns.relplot(data=table, x="step", y="value", hue="metric", col="train_fraction", kind="line",
@@ -24,6 +33,7 @@ def accuracy_curves(curves: xr.Dataset, verdict: dict):
 
 
 def time_to_generalise(curves: xr.Dataset, verdict: dict):
+    curves = _judged(curves, verdict)
     steps = curves["step"].values
     t_fit = first_step_reaching(curves["train_acc"].values, steps, 0.99)
     t_gen = first_step_reaching(curves["test_acc"].values, steps, 0.95)
@@ -48,4 +58,4 @@ def time_to_generalise(curves: xr.Dataset, verdict: dict):
     return figure
 
 
-DRAW = {"accuracy_curves": accuracy_curves, "time_to_generalise": time_to_generalise}
+DRAW = {"accuracy_curves": accuracy_curves, "time_to_generalise": time_to_generalise, "early_abort": early_abort}

@@ -39,6 +39,9 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
                                 {"long_name": "first step with a non-finite loss; -1 if none"})
     data_vars["stopped_at"] = ("run", np.asarray(result.stopped_at, dtype=np.int64),
                                {"long_name": "step of an early stop; -1 if the run used its whole budget"})
+    data_vars["aborted_at"] = ("run", np.asarray(getattr(result, "aborted_at", np.full(len(runs), -1)), dtype=np.int64),
+                               {"long_name": "step at which train.early_abort stopped a run predicted not to "
+                                             "grok; -1 if it was not stopped so"})
     coords = {
         "run": ("run", [r.run_id for r in runs]),
         "step": ("step", result.steps.astype(np.int64), {"long_name": "optimiser updates", "units": "1"}),
@@ -107,6 +110,11 @@ def merge_groups(paths: list[str | Path], attrs: dict) -> xr.Dataset:
         # The spec and code each run was trained under, which a later merge (say, after a threshold edit) keeps.
         training_spec_sha256=("run", _per_run(groups, [str(g.attrs.get("spec_sha256", "unknown")) for g in groups])),
         training_git_commit=("run", _per_run(groups, [str(g.attrs.get("git_commit", "unknown")) for g in groups])))
+    # Each file remembers its own string width as an encoding; kept, the first file's width would truncate
+    # longer strings of the others when the merge is written ('demo_full' -> 'demo', config JSON cut short).
+    for variable in merged.variables.values():
+        if variable.dtype.kind == "U":
+            variable.encoding.pop("dtype", None)
     merged.attrs.update(attrs)
     merged.attrs["group_provenance"] = json.dumps(
         {name: {key: g.attrs[key] for key in TRAINING_PROVENANCE if key in g.attrs} for name, g in zip(names, groups)},

@@ -180,6 +180,46 @@ class EarlyStop(Strict):
     patience: int = Field(default=500, gt=0)
 
 
+class EarlyLossPredictor(Strict):
+    """Notsawo et al. 2023: predict grokking from the training loss of the first `window` steps, detrended,
+    by one Hjorth parameter against a threshold. The paper gives no filter, cutoff, window or threshold, so
+    all are fields, fixed on development runs (see grokrepro.metrics.spectral)."""
+
+    # K: the losses at steps 0 .. K-1, which must all be logged (train.log_every_step_until >= K)
+    window: int = Field(default=400, ge=8)
+    signal: Literal["log_loss", "loss"] = "log_loss"
+    # How the slow part is removed: the residual of a centred moving average over `smoothing` steps; or
+    # Fourier components below `cutoff` (cycles per step) removed; or only the `band` kept (the abstract's
+    # "low-frequency" reading).
+    detrend: Literal["moving_average", "high_pass", "low_band"] = "moving_average"
+    smoothing: int = Field(default=25, ge=2)
+    cutoff: float = Field(default=0.04, gt=0, lt=0.5)
+    band: tuple[float, float] = (0.01, 0.05)
+    feature: Literal["activity", "mobility", "complexity"] = "activity"
+    # A run is predicted to grok when its feature is at least (above) or at most (below) the threshold.
+    groks_when: Literal["above", "below"] = "above"
+    threshold: float | None = None
+
+    @field_validator("band")
+    @classmethod
+    def _band_ordered(cls, band):
+        if not 0 <= band[0] < band[1] <= 0.5:
+            raise ValueError(f"band must satisfy 0 <= low < high <= 0.5 cycles per step, got {band}")
+        return band
+
+
+class EarlyAbort(EarlyLossPredictor):
+    """Stop, after `window` steps, the runs the early-loss predictor says will not grok (saving their budget)."""
+
+    enabled: bool = False
+
+    @model_validator(mode="after")
+    def _needs_threshold(self):
+        if self.enabled and self.threshold is None:
+            raise ValueError("an enabled early_abort needs a threshold (fixed on development runs)")
+        return self
+
+
 class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
@@ -194,8 +234,11 @@ class Train(Strict):
     # Metrics are logged every `log_every` steps and at `log_points` log-spaced steps besides.
     log_every: int = Field(gt=0)
     log_points: int = Field(default=100, ge=0)
+    # ... and at every step up to this one, for features of the early curve (0: no dense window).
+    log_every_step_until: int = Field(default=0, ge=0)
     checkpoint_every: int = Field(default=1000, gt=0)
     early_stop: EarlyStop = EarlyStop()
+    early_abort: EarlyAbort = EarlyAbort()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Runs per vmapped process; larger groups are split.
     max_group_size: int = Field(default=64, gt=0)
@@ -208,6 +251,15 @@ class Train(Strict):
             if probe.every % self.log_every:
                 raise ValueError(f"probe {probe.kind!r} every {probe.every} is not a multiple of log_every "
                                  f"{self.log_every}")
+        return self
+
+    @model_validator(mode="after")
+    def _abort_window_logged(self):
+        abort = self.early_abort
+        if abort.enabled and (self.log_every_step_until < abort.window or abort.window >= self.steps):
+            raise ValueError(f"early_abort reads the loss at every step below its window {abort.window}: "
+                             f"log_every_step_until ({self.log_every_step_until}) must be >= it and steps "
+                             f"({self.steps}) above it")
         return self
 
 
@@ -243,6 +295,8 @@ class Check(Strict):
     # Sweep coordinates that select the configuration the check is judged on, e.g. {train_fraction: 0.4}.
     where: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+    # False for a check beyond the paper (e.g. a demonstration of early abort): reported, not part of the verdict.
+    counts_for_verdict: bool = True
 
 
 class ScaleBlock(Strict):

@@ -15,6 +15,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from grokrepro.metrics.spectral import early_features, predicted_to_grok
 from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
 from grokrepro.train.checkpoint import load_latest, save_atomic
@@ -39,6 +40,7 @@ class GroupResult:
     metrics: dict[str, np.ndarray]  # name -> (run, step); NaN where not logged (stopped or diverged)
     diverged_at: np.ndarray  # (run,) first step with a non-finite loss, or NOT_REACHED
     stopped_at: np.ndarray  # (run,) step of an early stop, or NOT_REACHED
+    aborted_at: np.ndarray  # (run,) step at which the early-abort predictor stopped it, or NOT_REACHED
     device: str
     wall_seconds: float
     steps_per_second: float
@@ -50,6 +52,12 @@ def _stack_split(datasets: list[Dataset], which: str, device) -> tuple[torch.Ten
     inputs = torch.as_tensor(np.stack([d.inputs[i] for d, i in zip(datasets, index)]), device=device)
     labels = torch.as_tensor(np.stack([d.labels[i] for d, i in zip(datasets, index)]), device=device)
     return inputs, labels
+
+
+def _scattered(values: torch.Tensor, rows: torch.Tensor, n_runs: int) -> torch.Tensor:
+    """A (run,) tensor with `values` at `rows` and NaN elsewhere."""
+    full = torch.full((n_runs,), float("nan"), dtype=values.dtype, device=values.device)
+    return full.index_copy_(0, rows, values)
 
 
 def _per_run(values, like: torch.Tensor) -> torch.Tensor:
@@ -97,7 +105,8 @@ class EnsembleTrainer:
         # Power et al.: batch = min(512, half the training set); "full" means one step is one epoch.
         self.batch_size = n_train if batch == "full" else max(1, min(batch, n_train // 2))
         self.full_batch = self.batch_size == n_train
-        self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points)
+        self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points,
+                               first.train.log_every_step_until)
 
         self.probes, self.probe_inputs = first.train.probes, []
         if self.probes:
@@ -128,25 +137,54 @@ class EnsembleTrainer:
             return torch.full(labels.shape[:1], float("nan"), device=self.device)
         return (logits.argmax(-1) == labels).float().mean(-1)
 
-    def _evaluate(self, inputs, labels) -> tuple[torch.Tensor, torch.Tensor]:
-        """Loss and accuracy of every run on its own examples, in chunks to bound memory."""
+    def _evaluate(self, inputs, labels, active: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and accuracy of every run on its own examples, in chunks to bound memory. With `active`, only
+        those runs are computed and the others get NaN."""
+        if active is not None and not bool(active.all()):
+            rows = active.nonzero().squeeze(1)
+            loss, accuracy = self._evaluate_rows(inputs[rows], labels[rows], rows)
+            return _scattered(loss, rows, len(active)), _scattered(accuracy, rows, len(active))
+        return self._evaluate_rows(inputs, labels)
+
+    def _evaluate_rows(self, inputs, labels, rows: torch.Tensor | None = None):
         n_runs, n = labels.shape
-        if n == 0:
+        if n == 0 or n_runs == 0:
             nan = torch.full((n_runs,), float("nan"), device=self.device)
             return nan, nan
+        params, buffers = self._rows(rows)
         chunk = max(1, 2**18 // n_runs)
         loss_sum = torch.zeros(n_runs, dtype=self.loss_dtype, device=self.device)
         correct = torch.zeros(n_runs, device=self.device)
         with torch.no_grad():
             for start in range(0, n, chunk):
                 x, y = inputs[:, start : start + chunk], labels[:, start : start + chunk]
-                logits = self._forward(self.params, self.buffers, x)
+                logits = self._forward(params, buffers, x)
                 loss_sum += self._loss_of(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_runs, -1).sum(1)
                 if not self.regression:
                     correct += (logits.argmax(-1) == y).sum(1)
         if self.regression:
             return (loss_sum / n).float(), torch.full((n_runs,), float("nan"), device=self.device)
         return (loss_sum / n).float(), correct / n
+
+    def _rows(self, rows: torch.Tensor | None):
+        """Parameters and buffers of the chosen runs (all when `rows` is None)."""
+        if rows is None:
+            return self.params, self.buffers
+        return ({k: v[rows] for k, v in self.params.items()}, {k: v[rows] for k, v in self.buffers.items()})
+
+    def _gradients(self, inputs, labels, active: torch.Tensor):
+        """Gradients, losses and logits of the active runs only, so that stopped, aborted and diverged runs
+        cost no compute; the others get zero gradients, NaN losses and zero logits (never used)."""
+        if bool(active.all()):
+            return self._grad_step(self.params, self.buffers, inputs, labels)
+        rows = active.nonzero().squeeze(1)
+        params, buffers = self._rows(rows)
+        grads, (losses, logits) = self._grad_step(params, buffers, inputs[rows], labels[rows])
+        n_runs = len(active)
+        grads = {k: torch.zeros_like(self.params[k]).index_copy_(0, rows, g) for k, g in grads.items()}
+        logits = torch.zeros((n_runs, *logits.shape[1:]), dtype=logits.dtype, device=logits.device)\
+            .index_copy_(0, rows, logits)
+        return grads, (_scattered(losses, rows, n_runs), logits)
 
     # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
     def _update(self, grads, step: int, active: torch.Tensor) -> None:
@@ -220,10 +258,20 @@ class EnsembleTrainer:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
 
     # -- state --------------------------------------------------------------------------------------------
-    def _state(self, step, metrics, diverged_at, stopped_at, held_since):
+    def _state(self, step, metrics, diverged_at, stopped_at, held_since, aborted_at):
         return {"run_ids": [r.run_id for r in self.runs], "step": step, "params": self.params,
                 "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "metrics": metrics,
-                "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since}
+                "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since,
+                "aborted_at": aborted_at}
+
+    def _early_abort(self, step: int, metrics, aborted_at: np.ndarray) -> np.ndarray:
+        """At the end of the predictor's window, stop the runs it says will not grok."""
+        abort = self.train.early_abort
+        if not abort.enabled or step != abort.window:
+            return aborted_at
+        feature = early_features(metrics["train_loss"], self.steps, abort)[abort.feature]
+        stop = ~predicted_to_grok(feature, abort) & (aborted_at == NOT_REACHED)
+        return np.where(stop, step, aborted_at)
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
@@ -232,12 +280,14 @@ class EnsembleTrainer:
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
         stopped_at = np.full(n_runs, NOT_REACHED)
         held_since = np.full(n_runs, NOT_REACHED)
+        aborted_at = np.full(n_runs, NOT_REACHED)
         start = 0
         if self.checkpoint_path:
             state = load_latest(self.checkpoint_path, [r.run_id for r in self.runs])
             if state is not None:
                 start, metrics = state["step"], state["metrics"]
                 stopped_at, held_since = state["stopped_at"], state["held_since"]
+                aborted_at = state.get("aborted_at", aborted_at)
                 diverged_at = state["diverged_at"].to(self.device)
                 for target, saved in ((self.params, state["params"]), (self.exp_avg, state["exp_avg"]),
                                       (self.exp_avg_sq, state["exp_avg_sq"])):
@@ -250,12 +300,15 @@ class EnsembleTrainer:
                    desc=f"{n_runs} runs")
         step = start
         while step <= total:
-            stopped = torch.as_tensor(stopped_at != NOT_REACHED, device=self.device)
+            aborted_at = self._early_abort(step, metrics, aborted_at)
+            stopped = torch.as_tensor((stopped_at != NOT_REACHED) | (aborted_at != NOT_REACHED), device=self.device)
             active = (diverged_at == NOT_REACHED) & ~stopped
+            if not bool(active.any()):
+                break
             losses = logits = None
             if step < total:
                 inputs, labels = self._batch(step)
-                grads, (losses, logits) = self._grad_step(self.params, self.buffers, inputs, labels)
+                grads, (losses, logits) = self._gradients(inputs, labels, active)
                 newly = active & ~torch.isfinite(losses)
                 diverged_at = torch.where(newly, step, diverged_at)
                 active = active & ~newly
@@ -265,13 +318,13 @@ class EnsembleTrainer:
                     train_loss = losses.float()
                     train_acc = self._accuracy(logits, self.train_y)
                 else:
-                    train_loss, train_acc = self._evaluate(self.train_x, self.train_y)
-                test_loss, test_acc = self._evaluate(self.test_x, self.test_y)
+                    train_loss, train_acc = self._evaluate(self.train_x, self.train_y, active)
+                test_loss, test_acc = self._evaluate(self.test_x, self.test_y, active)
                 values = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                               test_acc=test_acc, param_norm=self._param_norm())
                 values = {name: values[name] for name in METRICS if name in metrics}
                 logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
-                logged &= stopped_at == NOT_REACHED
+                logged &= (stopped_at == NOT_REACHED) & (aborted_at == NOT_REACHED)
                 for name, value in values.items():
                     metrics[name][logged, column] = value.detach().cpu().numpy()[logged]
                 for name, value in self._run_probes(step, logged).items():
@@ -283,8 +336,11 @@ class EnsembleTrainer:
                     held_since = np.where(held, np.where(held_since == NOT_REACHED, step, held_since),
                                           NOT_REACHED)
                     finished = (held_since != NOT_REACHED) & (step - held_since >= early.patience)
+                    # never before the end of a dense early window: whoever asked for it reads those steps
+                    finished &= step >= self.train.log_every_step_until
                     stopped_at = np.where(finished & (stopped_at == NOT_REACHED), step, stopped_at)
-                everything_done = ((diverged_at != NOT_REACHED).cpu().numpy() | (stopped_at != NOT_REACHED))
+                everything_done = ((diverged_at != NOT_REACHED).cpu().numpy() | (stopped_at != NOT_REACHED)
+                                   | (aborted_at != NOT_REACHED))
                 if everything_done.all():
                     break
             if step < total:
@@ -293,13 +349,14 @@ class EnsembleTrainer:
                 bar.update(1)
             step += 1
             if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
-                save_atomic(self._state(step, metrics, diverged_at, stopped_at, held_since),
+                save_atomic(self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at),
                             self.checkpoint_path)
         bar.close()
         elapsed = time.perf_counter() - began
         return GroupResult(
             run_ids=[r.run_id for r in self.runs], steps=self.steps, metrics=metrics,
             diverged_at=diverged_at.cpu().numpy(), stopped_at=np.asarray(stopped_at),
+            aborted_at=np.asarray(aborted_at),
             device=str(self.device), wall_seconds=elapsed,
             steps_per_second=done_steps / elapsed if elapsed > 0 else math.nan,
         )
