@@ -62,5 +62,7 @@ def synthetic_curves(t_fit, t_gen, fractions, seeds, steps=np.arange(0, 10001, 1
          "train_loss": (("run", "step"), zeros), "test_loss": (("run", "step"), zeros),
          "diverged_at": ("run", np.full(n, -1)), "stopped_at": ("run", np.full(n, -1))},
         coords={"run": [f"r{i}" for i in range(n)], "step": steps, "seed": ("run", seed_coord),
-                "train_fraction": ("run", fraction_coord), "budget_steps": ("run", np.full(n, steps[-1]))},
+                "train_fraction": ("run", fraction_coord), "budget_steps": ("run", np.full(n, steps[-1])),
+                # what the shipped grokking spec's checks select on besides the fraction
+                "weight_decay": ("run", np.full(n, 1.0)), "train": ("run", np.full(n, "full"))},
     )
