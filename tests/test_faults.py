@@ -88,7 +88,8 @@ def test_a_diverged_run_flows_through_the_whole_dag_into_the_report(tmp_path):
     path = directory / "specs/grokking.yaml"
     raw = yaml.safe_load(path.read_text())
     # Same shapes, so the diverging runs train in one vmapped group with the healthy ones.
-    raw["scales"]["smoke"]["sweep"] = {"task.train_fraction": [0.5], "optimizer.lr": [1.0e-3, 1.0e30]}
+    raw["scales"]["smoke"]["sweep"] = {"task.train_fraction": [0.5], "optimizer.lr": [1.0e-3, 1.0e30],
+                                       "optimizer.weight_decay": [1.0], "train": [{"name": "full"}]}
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
     done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,

@@ -80,7 +80,9 @@ def one_small_claim(directory):
     path = directory / "specs/grokking.yaml"
     raw = yaml.safe_load(path.read_text())
     raw["task"]["split_seed"] = 0
-    raw["scales"]["smoke"].update(sweep={"task.train_fraction": [0.5]}, seeds={"verdict": [100]})
+    # the axes the grokking checks select on, at one value each
+    sweep = {"task.train_fraction": [0.5], "optimizer.weight_decay": [1.0], "train": [{"name": "full"}]}
+    raw["scales"]["smoke"].update(sweep=sweep, seeds={"verdict": [100]})
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
