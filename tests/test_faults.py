@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+
 from conftest import copy_workflow
 
+from grokrepro.figures import figure_names
 from grokrepro.metrics.curves import IncompleteResultError, read_complete, write_atomic
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from helpers import tiny_spec, write_spec
@@ -111,4 +113,4 @@ def test_a_diverged_run_flows_through_the_whole_dag_into_the_report(tmp_path):
     html = (directory / "paper/report.html").read_text()
     assert "2 diverged" in html and "2 of its runs diverged" in html
     assert sorted(p.name for p in (directory / "paper/grokking").glob("*.png")) == [
-        "accuracy_curves.png", "time_to_generalise.png"]
+        *(f"{name}.png" for name in sorted(figure_names("grokking")))]
