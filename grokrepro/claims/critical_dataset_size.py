@@ -74,6 +74,15 @@ def _unconverged(runs: xr.Dataset, params: Converged) -> list[str]:
             f"(norm moved {change[k]:.1%})" for k in bad]
 
 
+def _judged_if_converged(result: CheckResult, unconverged: list[str]) -> CheckResult:
+    """A norm read "at convergence" from runs still moving is no evidence either way: inconclusive."""
+    if unconverged:
+        result.detail += "; not converged: " + ", ".join(unconverged)
+        result.passed, result.status = False, "inconclusive"
+        return result
+    return judged(result)
+
+
 def _generalised(runs: xr.Dataset, gen_acc: float, min_share: float) -> np.ndarray:
     """Runs that end generalised, with logits certified to lie in the Fourier subspace."""
     acc = final_values(runs["test_acc"].values)
@@ -107,11 +116,7 @@ def memorisation_norm_rises(curves: xr.Dataset, spec_check, params: Memorisation
                          interval=list(interval(draws)), seed_fraction=share,
                          support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
                          detail=detail, where=dict(spec_check.where))
-    if unconverged:
-        result.detail += "; not converged: " + ", ".join(unconverged)
-        result.passed, result.status = False, "inconclusive"
-        return result
-    return judged(result)
+    return _judged_if_converged(result, unconverged)
 
 
 def _memorisation_rise(mem_sizes, mem_median, low, high) -> float:
@@ -167,11 +172,7 @@ def generalisation_norm_flat(curves: xr.Dataset, spec_check, params: Generalisat
                          interval=list(interval(draws)), seed_fraction=float(per_seed),
                          support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
                          detail=detail, where=dict(spec_check.where))
-    if unconverged:
-        result.detail += "; not converged: " + ", ".join(unconverged)
-        result.passed, result.status = False, "inconclusive"
-        return result
-    return judged(result)
+    return _judged_if_converged(result, unconverged)
 
 
 def critical_sizes(curves: xr.Dataset, generalisers: xr.Dataset, params) -> tuple[np.ndarray, np.ndarray, float]:
