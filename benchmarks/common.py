@@ -21,13 +21,16 @@ def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
     return 2 * size**3 / best
 
 
-def median_rate(work: Callable[[], object], units: int, repeats: int) -> float:
-    """Units per second of `work`, the median over `repeats` timings after one untimed warm-up, so that one
-    burst of load from elsewhere on the machine does not decide a ratio."""
-    work()
-    rates = []
-    for _ in range(repeats):
-        began = time.perf_counter()
+def median_rates(works: dict[str, tuple[Callable[[], object], int]], repeats: int) -> dict[str, float]:
+    """Units per second of each piece of work `{name: (work, units)}`: one untimed warm-up each, then
+    `repeats` rounds that time every piece once, in turn, and the median per piece. Taking turns means a slow
+    spell of the machine (shared hosts have them) lands on every side of a ratio alike."""
+    for work, _ in works.values():
         work()
-        rates.append(units / (time.perf_counter() - began))
-    return statistics.median(rates)
+    rates: dict[str, list[float]] = {name: [] for name in works}
+    for _ in range(repeats):
+        for name, (work, units) in works.items():
+            began = time.perf_counter()
+            work()
+            rates[name].append(units / (time.perf_counter() - began))
+    return {name: statistics.median(values) for name, values in rates.items()}

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks.common import matmul_peak, median_rate
+from benchmarks.common import matmul_peak, median_rates
 from grokrepro.spec import expand_runs, load_spec
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
@@ -131,8 +131,9 @@ def main() -> None:
     flops_per_step = 3 * example_flops * batch + example_flops * n_all / every
 
     peak = matmul_peak()
-    plain = median_rate(lambda: plain_loop(dataset, args.steps, batch, every), args.steps, args.repeats)
-    ours = median_rate(lambda: grokrepro_run(run, args.steps), args.steps, args.repeats)
+    rates = median_rates({"plain": (lambda: plain_loop(dataset, args.steps, batch, every), args.steps),
+                          "grokrepro": (lambda: grokrepro_run(run, args.steps), args.steps)}, args.repeats)
+    plain, ours = rates["plain"], rates["grokrepro"]
     report = {
         "config": {"task": "x/y mod 97, 50 % train", "model": "2-layer post-LN transformer, d 128, 4 heads",
                    "batch_size": batch, "evaluate_every": every, "train_examples": n_train,

@@ -1,7 +1,7 @@
 """Trainer speed per model family at its default-scale configuration: against a plain per-run PyTorch loop,
 against the machine's measured matmul peak, and 8 runs vmapped in one process against 8 run one after another.
 
-    python -m benchmarks.trainer_speed [--specs specs/grokking.yaml ...] [--scale default] [--steps 200]
+    python -m benchmarks.trainer_speed [--specs specs/grokking.yaml specs/lmn_compression.yaml:1 ...] [--steps 200]
 
 Training steps only (no evaluation) on every side, so the ratios compare like with like. Utilisation is
 stated in nominal model FLOPs (forward x3 for forward plus backward, the dense layers as a plain
@@ -19,34 +19,46 @@ import json
 import torch
 from torch.nn import functional as F
 
-from benchmarks.common import matmul_peak, median_rate
+from benchmarks.common import matmul_peak, median_rates
 from grokrepro.models import build_model
-from grokrepro.spec import expand_runs, load_spec
+from grokrepro.models.networks import EmbeddingMLP
+from grokrepro.spec import expand_runs, load_spec, training_groups
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 
-SMALL_AND_LARGE = ["specs/grokking.yaml", "specs/lmn_compression.yaml"]
+# spec[:group]: the first run of that training group (default 0). One matmul-bound model (p = 59, 1,369 pairs),
+# one middle-sized (p = 31) and one small (XOR on 5 bits, where per-step overhead dominates).
+CONFIGS = ["specs/grokking.yaml", "specs/lmn_compression.yaml", "specs/lmn_compression.yaml:1"]
 
 
 def nominal_flops_per_example(model) -> int:
-    """Forward FLOPs of an embedding-MLP computed the plain way: every dense layer on every example."""
-    layers = [*model.hidden, model.readout]
-    return 2 * sum(layer.in_features * layer.out_features for layer in layers)
+    """Forward FLOPs of the dense layers computed the plain way: every layer on every example."""
+    return 2 * sum(module.weight.numel() for module in model.modules()
+                   if isinstance(module, torch.nn.Linear) or type(module).__name__ == "LazyQuadratic")
+
+
+def plain_forward(model, x):
+    """The straightforward computation: an embedding-MLP's first layer as a dense layer on [e_a; e_b]."""
+    if isinstance(model, EmbeddingMLP):
+        return model.from_first_hidden(model.activation(model.hidden[0](model.embed(x).flatten(-2))))
+    return model(x)
 
 
 def plain_loop(run, dataset, steps: int) -> None:
-    """The loop a researcher would write: the plain module, torch.optim.AdamW, full batch."""
+    """The loop a researcher would write: the plain module, torch.optim's optimiser, full batch."""
     torch.manual_seed(run.seed)
-    model = build_model(run.model, dataset.n_symbols)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=run.optimizer.lr, betas=run.optimizer.betas,
-                                  weight_decay=run.optimizer.weight_decay)
+    model = build_model(run.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
+    opt = run.optimizer
+    if opt.kind == "sgd":
+        lr = opt.lr * getattr(run.model, "alpha", 1.0) ** opt.lr_alpha_power
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=opt.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, weight_decay=opt.weight_decay)
     x = torch.as_tensor(dataset.inputs[dataset.train_index])
     y = torch.as_tensor(dataset.labels[dataset.train_index])
-    embed, first = model.embed, model.hidden[0]
     for _ in range(steps):
-        # the plain first layer, not grokrepro's table, so that this is the straightforward computation
-        hidden = model.activation(first(embed(x).flatten(-2)))
-        loss = F.cross_entropy(model.from_first_hidden(hidden), y)
+        outputs = plain_forward(model, x)
+        loss = F.mse_loss(outputs, y) if dataset.is_regression else F.cross_entropy(outputs, y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -60,17 +72,21 @@ def grokrepro_runs(runs, steps: int) -> None:
     EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs]).run(progress=False)
 
 
-def measure(spec_path: str, scale: str, steps: int, repeats: int, ensemble: int, peak: float) -> dict:
-    first = expand_runs(load_spec(spec_path, scale), "development")[0]
+def measure(config: str, scale: str, steps: int, repeats: int, ensemble: int, peak: float) -> dict:
+    spec_path, _, group = config.partition(":")
+    groups = training_groups(expand_runs(load_spec(spec_path, scale), "development"))
+    first = list(groups.values())[int(group or 0)][0]
     seeds = [first.__class__(**{**first.__dict__, "seed": first.seed + k}) for k in range(ensemble)]
     dataset = make_dataset(first.task, first.split_seed)
     n_train = len(dataset.train_index)
-    flops_per_step = 3 * nominal_flops_per_example(build_model(first.model, dataset.n_symbols)) * n_train
-    plain = median_rate(lambda: plain_loop(first, dataset, steps), steps, repeats)
-    single = median_rate(lambda: grokrepro_runs([first], steps), steps, repeats)
-    batched = median_rate(lambda: grokrepro_runs(seeds, steps), steps * ensemble, repeats)
+    model = build_model(first.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
+    flops_per_step = 3 * nominal_flops_per_example(model) * n_train
+    rates = median_rates({"plain": (lambda: plain_loop(first, dataset, steps), steps),
+                          "single": (lambda: grokrepro_runs([first], steps), steps),
+                          "batched": (lambda: grokrepro_runs(seeds, steps), steps * ensemble)}, repeats)
+    plain, single, batched = rates["plain"], rates["single"], rates["batched"]
     return {
-        "spec": spec_path, "model": first.model.model_dump(), "prime": first.task.prime,
+        "spec": config, "model": first.model.model_dump(), "task": first.task.model_dump(),
         "train_examples": n_train, "nominal_mflop_per_step": flops_per_step / 1e6,
         "plain_loop_steps_per_s": plain, "grokrepro_steps_per_s": single, "grokrepro_vs_plain": single / plain,
         "plain_mfu": plain * flops_per_step / peak, "grokrepro_nominal_mfu": single * flops_per_step / peak,
@@ -83,7 +99,7 @@ def measure(spec_path: str, scale: str, steps: int, repeats: int, ensemble: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--specs", nargs="+", default=SMALL_AND_LARGE)
+    parser.add_argument("--specs", nargs="+", default=CONFIGS, help="spec paths, each optionally :group")
     parser.add_argument("--scale", default="default")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
@@ -99,7 +115,7 @@ def main() -> None:
     print(f"{'config':34}{'plain loop':>16}{'grokrepro':>16}{'ratio':>7}{f'{n} vmapped':>16}"
           f"{'vs seq.':>8}{'vs plain':>9}")
     for r in results:
-        name = f"{r['spec'].split('/')[-1].removesuffix('.yaml')} (p={r['prime']}, {r['train_examples']} ex.)"
+        name = f"{r['spec'].split('/')[-1].replace('.yaml', '')} ({r['task']['kind']}, {r['train_examples']} ex.)"
         print(f"{name:34}{r['plain_loop_steps_per_s']:9.1f} ({r['plain_mfu']:4.0%})"
               f"{r['grokrepro_steps_per_s']:9.1f} ({r['grokrepro_nominal_mfu']:4.0%})"
               f"{r['grokrepro_vs_plain']:6.2f}x"

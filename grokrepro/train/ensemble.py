@@ -18,6 +18,7 @@ from tqdm import tqdm
 from grokrepro.metrics.spectral import early_features, predicted_to_grok
 from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
+from grokrepro.train.allocator import keep_freed_memory
 from grokrepro.train.checkpoint import load_latest, save_atomic
 from grokrepro.train.probes import PROBES, probe_samples
 from grokrepro.train.schedule import log_steps
@@ -68,6 +69,7 @@ def _per_run(values, like: torch.Tensor) -> torch.Tensor:
 class EnsembleTrainer:
     def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None,
                  initial_params: dict[str, torch.Tensor] | None = None):
+        keep_freed_memory()
         first = runs[0]
         self.runs, self.train, self.optimizer = runs, first.train, first.optimizer
         self.device = pick_device(first.train.device)
