@@ -44,6 +44,24 @@ def plain_loop(run, dataset):
     return model, np.array(losses)
 
 
+@pytest.mark.parametrize("group_size", [1, 3])
+def test_shared_rate_groups_match_plain_single_runs(group_size):
+    """Groups whose runs share learning rate and weight decay take the fused AdamW path; a group of one also
+    skips vmap and calls a module viewing the stacked parameters. Both must train as torch.optim.AdamW does."""
+    runs = tiny_runs(sweep={"task.train_fraction": [0.5], "optimizer.weight_decay": [0.1]},
+                     seeds={"development": [0], "verdict": [5, 6, 7]})
+    runs = runs[:group_size]
+    assert len({(r.optimizer.lr, r.optimizer.weight_decay) for r in runs}) == 1
+    trainer = EnsembleTrainer(runs, datasets_for(runs))
+    result = trainer.run(progress=False)
+    logged = [s for s in result.steps if s < runs[0].train.steps]
+    for k, (run, dataset) in enumerate(zip(runs, datasets_for(runs))):
+        model, losses = plain_loop(run, dataset)
+        for name, parameter in model.named_parameters():
+            torch.testing.assert_close(trainer.params[name][k], parameter.detach(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(result.metrics["train_loss"][k, : len(logged)], losses[logged], rtol=1e-5)
+
+
 def test_vmapped_group_matches_plain_single_runs():
     runs = tiny_runs(sweep={"optimizer.weight_decay": [0.1, 1.0], "optimizer.lr": [1e-2, 3e-3]})
     runs = [r for r in runs if r.task.train_fraction == 0.5][:4]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 from tqdm import tqdm
 
@@ -114,8 +114,24 @@ class EnsembleTrainer:
             self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
                                  if p.kind == "lmn" else None for p in self.probes]
 
-        self._grad_step = vmap(grad_and_value(self._loss, has_aux=True))
         self._forward = vmap(self._logits)
+        # A group of one run calls a plain module whose parameters are views of the stacked ones: no vmap and
+        # no functional_call, whose per-call attribute swapping costs more than a small model's step.
+        self.solo = self._module_viewing_run(0) if len(runs) == 1 else None
+        rates = {(r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power,
+                  r.optimizer.weight_decay) for r in runs}
+        self.shared_rates = rates.pop() if len(rates) == 1 else None
+
+    def _module_viewing_run(self, k: int) -> torch.nn.Module:
+        module = build_model(self.runs[0].model, **self.model_shape).to(self.device)
+        for name, tensor in [*self.params.items(), *self.buffers.items()]:
+            owner_name, _, leaf = name.rpartition(".")
+            owner = module.get_submodule(owner_name)
+            if name in self.params:  # a Parameter made from a view shares its storage with the stacked tensor
+                owner._parameters[leaf] = torch.nn.Parameter(tensor[k], requires_grad=True)
+            else:
+                owner._buffers[leaf] = tensor[k]
+        return module
 
     # -- the functional model -------------------------------------------------------------------------
     def _logits(self, params, buffers, inputs):
@@ -128,9 +144,30 @@ class EnsembleTrainer:
             return squared.mean() if reduction == "mean" else squared
         return F.cross_entropy(outputs, labels, reduction=reduction)
 
-    def _loss(self, params, buffers, inputs, labels):
-        logits = self._logits(params, buffers, inputs)
-        return self._loss_of(logits, labels), logits
+    def _run_losses(self, outputs, labels) -> torch.Tensor:
+        """(run,) mean loss of each run on its own examples."""
+        n_runs = labels.shape[0]
+        per_example = self._loss_of(outputs.flatten(0, 1), labels.flatten(), reduction="none")
+        return per_example.view(n_runs, -1).mean(1)
+
+    def _grad_step(self, params, buffers, inputs, labels):
+        """Gradients of each run's loss with respect to its own parameters, with the losses and outputs.
+
+        The forward pass is vmapped and the backward pass is ordinary autograd of the summed losses: runs share
+        no parameters, so the gradient of the sum is each run's own gradient. This is faster than vmapping
+        torch.func.grad, whose per-op wrapping costs more than the batched backward ops. A group of one run
+        skips vmap altogether, so a lone run computes exactly what a plain module would."""
+        with torch.enable_grad():
+            if self.solo is not None and params is self.params:
+                leaves = dict(self.solo.named_parameters())
+                outputs = self.solo(inputs[0]).unsqueeze(0)
+            else:
+                leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+                outputs = self._forward(leaves, buffers, inputs)
+            losses = self._run_losses(outputs, labels)
+            grads = torch.autograd.grad(losses.sum(), [leaves[k] for k in params])
+        grads = {k: g.view_as(params[k]) for k, g in zip(params, grads)}
+        return grads, (losses.detach(), outputs.detach())
 
     def _accuracy(self, logits, labels):
         if self.regression:
@@ -202,21 +239,43 @@ class EnsembleTrainer:
     def _adamw(self, grads, step: int, active: torch.Tensor) -> None:
         beta1, beta2 = self.optimizer.betas
         warmup = self.optimizer.warmup_steps
-        lr = self.lr * (min(1.0, (step + 1) / warmup) if warmup else 1.0)
+        warming = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        everyone = bool(active.all())
+        if everyone and self.shared_rates is not None:
+            return self._fused_adamw(grads, step, warming)
+        lr = self.lr * warming
         bias1, bias2 = 1 - beta1 ** (step + 1), 1 - beta2 ** (step + 1)
         for name, param in self.params.items():
             grad, m, v = grads[name], self.exp_avg[name], self.exp_avg_sq[name]
-            keep = _per_run(active, param)
             run_lr = _per_run(lr, param)
-            new_m = m * beta1 + grad * (1 - beta1)
-            new_v = v * beta2 + grad * grad * (1 - beta2)
-            denominator = (new_v / bias2).sqrt_().add_(self.optimizer.eps)
-            new_param = param * (1 - run_lr * _per_run(self.weight_decay, param))
-            new_param = new_param - run_lr / bias1 * new_m / denominator
+            decay = 1 - run_lr * _per_run(self.weight_decay, param)
+            if everyone:  # in place, in torch.optim.AdamW's order of operations
+                m.lerp_(grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+                denominator = (v.sqrt() / math.sqrt(bias2)).add_(self.optimizer.eps)
+                param.mul_(decay).sub_(run_lr / bias1 * m / denominator)
+                continue
+            keep = _per_run(active, param)
+            new_m = m.lerp(grad, 1 - beta1)
+            new_v = (v * beta2).addcmul_(grad, grad, value=1 - beta2)
+            denominator = (new_v.sqrt() / math.sqrt(bias2)).add_(self.optimizer.eps)
+            new_param = param * decay - run_lr / bias1 * new_m / denominator
             # Runs that diverged or stopped keep their state untouched (NaN never leaks into it).
             param.copy_(torch.where(keep, new_param, param))
             m.copy_(torch.where(keep, new_m, m))
             v.copy_(torch.where(keep, new_v, v))
+
+    def _fused_adamw(self, grads, step: int, warming: float) -> None:
+        """Every run active and sharing one learning rate and weight decay: PyTorch's fused AdamW kernel over
+        the stacked tensors, one pass per tensor instead of a dozen elementwise ops."""
+        lr, weight_decay = self.shared_rates
+        names = list(self.params)
+        count = torch.tensor(float(step + 1), device=self.device)
+        torch._fused_adamw_([self.params[k] for k in names], [grads[k].contiguous() for k in names],
+                            [self.exp_avg[k] for k in names], [self.exp_avg_sq[k] for k in names], [],
+                            [count] * len(names), amsgrad=False, lr=lr * warming, beta1=self.optimizer.betas[0],
+                            beta2=self.optimizer.betas[1], weight_decay=weight_decay, eps=self.optimizer.eps,
+                            maximize=False, grad_scale=None, found_inf=None)
 
     def _batch(self, step: int):
         if self.full_batch:
