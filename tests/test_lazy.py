@@ -279,3 +279,28 @@ def test_l4_a_middle_size_that_never_fits_is_unknown_not_a_failure():
     curves["train_loss"][middle_seed_1] = 0.4
     result = run_check("goldilocks_dataset_size", curves, **GOLDILOCKS)
     assert result.status == "inconclusive" and "seed 1: the middle size never fit" in result.detail
+
+
+def test_figures_draw_from_curves_and_verdict(tmp_path):
+    from grokrepro.figures import figure_names
+    from grokrepro.figures import lazy_to_rich as figures
+    from grokrepro.figures.common import save
+
+    runs = [{"seed": s, "t_train": 500, "t_test": 500 + 1000 * a, "alpha": a, "alignment": (0.1, 0.1, 0.2)}
+            for s in (1, 2) for a in (0.5, 1.0, 2.0)]
+    runs += [{"seed": s, "t_train": 500, "t_test": np.inf, "alpha": 4.0} for s in (1, 2)]
+    runs += [{"seed": s, "t_train": 500, "t_test": t, "n_train": n} for s in (1, 2)
+             for n, t in ((30, np.inf), (300, 600))]
+    curves = lazy_curves(runs)
+    curves = curves.assign_coords(epsilon=("run", np.full(curves.sizes["run"], 0.02)),
+                                  budget_steps=("run", np.full(curves.sizes["run"], STEPS[-1])))
+    for name in figures.TERMS:
+        curves[name] = curves["test_loss"] / 3
+    curves["population_loss"] = curves["test_loss"]
+    verdict = {"checks": [{"name": "L1", "where": {"n_train": 100}, "params": {"relative_threshold": 0.1}},
+                          {"name": "L2", "where": {"alpha": 1.0, "n_train": 100}},
+                          {"name": "L4", "where": {"alpha": 1.0}}]}
+    assert figure_names("lazy_to_rich") == figures.FIGURES
+    for name in figures.FIGURES:
+        save(figures.DRAW[name](curves, verdict), tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000

@@ -115,6 +115,26 @@ def test_scale_overrides_only_what_they_change(tmp_path):
     assert paper.model.kind == "nanda_transformer"  # switching kind replaces the section
 
 
+def test_a_scale_overrides_a_checks_where_and_params_by_name(tmp_path):
+    raw = tiny_spec(scales={"smoke": {"sweep": {"optimizer.weight_decay": [0.2, 2.0]},
+                                      "checks": {"G1": {"where": {"weight_decay": 0.2},
+                                                        "params": {"max_test_acc_at_fit": 0.3}}}},
+                            "default": {}, "paper": {}})
+    raw["checks"][0]["params"] = {"max_test_acc_at_fit": 0.1, "min_delay_ratio": 10}
+    path = write_spec(tmp_path, raw)
+    smoke, default = load_spec(path, "smoke"), load_spec(path, "default")
+    assert smoke.checks[0].where == {"weight_decay": 0.2} and default.checks[0].where == {"weight_decay": 0.1}
+    # merged key by key: what the scale does not name stays the spec's
+    assert smoke.checks[0].params == {"max_test_acc_at_fit": 0.3, "min_delay_ratio": 10}
+    assert default.checks[0].params == {"max_test_acc_at_fit": 0.1, "min_delay_ratio": 10}
+    raw["scales"]["smoke"]["checks"] = {"G9": {"where": {"weight_decay": 0.2}}}
+    with pytest.raises(SpecError, match=r"scales.smoke.checks names \['G9'\]"):
+        load_spec(write_spec(tmp_path, raw, "unknown.yaml"))
+    raw["scales"]["smoke"]["checks"] = {"G1": {"where": {"colour": "red"}}}
+    with pytest.raises(SpecError, match=r"\(scale smoke\).*\['colour'\] are not sweep axes"):
+        load_spec(write_spec(tmp_path, raw, "axis.yaml"))
+
+
 def test_run_ids_are_hashes_of_resolved_config(tmp_path):
     spec = load_spec(write_spec(tmp_path, tiny_spec()))
     runs = expand_runs(spec)

@@ -8,6 +8,7 @@ from pathlib import Path
 from grokrepro.figures import (
     critical_dataset_size,
     grokking,
+    lazy_to_rich,
     lmn_compression,
     semi_grokking,
     spectral_prediction,
@@ -18,6 +19,7 @@ from grokrepro.metrics.curves import read_complete
 
 CLAIM_FIGURES = {
     "grokking": grokking,
+    "lazy_to_rich": lazy_to_rich,
     "lmn_compression": lmn_compression,
     "critical_dataset_size": critical_dataset_size,
     "ungrokking": ungrokking,

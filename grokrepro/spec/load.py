@@ -188,7 +188,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         differs_from_paper=block.differs_from_paper,
         sweep=sweep,
         uses_claims=spec_file.uses_claims,
-        checks=[c.model_dump() for c in spec_file.checks],
+        checks=[_scale_check(c.model_dump(), block) for c in spec_file.checks],
         **merged,
     )
     try:
@@ -213,6 +213,14 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         _check_distinct(path, where, point, valid, seen)
     _check_checks(path, where, resolved)
     return resolved
+
+
+def _scale_check(check: dict, block: ScaleBlock) -> dict:
+    """A check with this scale's overrides of its `where` and `params` merged over its own."""
+    override = block.checks.get(check["name"])
+    if override is None:
+        return check
+    return {**check, "where": {**check["where"], **override.where}, "params": {**check["params"], **override.params}}
 
 
 def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:

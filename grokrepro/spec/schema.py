@@ -310,6 +310,17 @@ class ScaleBlock(Strict):
     sweep: dict[str, list[Any]] | list[dict[str, list[Any]]] | None = None
     seeds: dict[str, Any] = Field(default_factory=dict)
     warm_start: dict[str, Any] = Field(default_factory=dict)
+    # Per-check overrides by check name, for what must follow this scale's sweep (a `where` value, a size a
+    # check compares): {L4: {where: {...}, params: {...}}}, each merged key by key over the check's own.
+    checks: dict[str, "CheckOverride"] = Field(default_factory=dict)
+
+
+class CheckOverride(Strict):
+    where: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+ScaleBlock.model_rebuild()
 
 
 class SpecFile(Strict):
@@ -349,6 +360,10 @@ class SpecFile(Strict):
         names = [c.name for c in self.checks]
         if len(set(names)) != len(names):
             raise ValueError(f"check names repeat: {names}")
+        for scale, block in self.scales.items():
+            unknown = sorted(set(block.checks) - set(names))
+            if unknown:
+                raise ValueError(f"scales.{scale}.checks names {unknown}, which are not checks of this spec {names}")
         return self
 
 
