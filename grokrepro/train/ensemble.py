@@ -19,11 +19,14 @@ from grokrepro.metrics.spectral import early_features, predicted_to_grok
 from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
 from grokrepro.train.checkpoint import load_latest, save_atomic
-from grokrepro.train.probes import PROBES, probe_samples
+from grokrepro.train.probes import PROBES, TAKES_SETTINGS, probe_samples
 from grokrepro.train.schedule import log_steps
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
 REGRESSION_METRICS = ("train_loss", "test_loss", "param_norm")
+# Regression runs also log the loss of the zero predictor on each split (constant; the scale the regression
+# claims measure losses against).
+ZERO_PREDICTOR_METRICS = ("zero_train_loss", "zero_test_loss")
 NOT_REACHED = -1
 
 
@@ -90,6 +93,9 @@ class EnsembleTrainer:
                 param.copy_(initial_params[name].to(param))
         # Buffers hold per-run constants (a centred model's θ₀, its α and ε); they are never trained.
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
+        # θ at the start of training (after any warm start, before any resumed checkpoint), for probes that
+        # compare with it (ntk_drift)
+        self.initial_params = {k: v.clone() for k, v in self.params.items()}
         self.template = build_model(first.model, **self.model_shape).to("meta")
         self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
@@ -97,6 +103,7 @@ class EnsembleTrainer:
         self.lr = torch.tensor([r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power
                                 for r in runs], device=self.device)
         self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
+        self.linf_penalty = torch.tensor([r.optimizer.linf_penalty for r in runs], device=self.device)
         self.seeds = [r.seed for r in runs]
         self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
         self.test_x, self.test_y = _stack_split(datasets, "test", self.device)
@@ -188,10 +195,25 @@ class EnsembleTrainer:
 
     # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
     def _update(self, grads, step: int, active: torch.Tensor) -> None:
+        if bool((self.linf_penalty > 0).any()):
+            grads = self._with_linf_penalty(grads)
         if self.optimizer.kind == "sgd":
             self._sgd(grads, active)
+        elif self.optimizer.kind == "normalized_gd":
+            norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+            scale = 1 / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+            self._sgd({k: g * _per_run(scale, g) for k, g in grads.items()}, active)
         else:
             self._adamw(grads, step, active)
+
+    def _with_linf_penalty(self, grads):
+        """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters)."""
+        largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
+        out = {}
+        for name, param in self.params.items():
+            at_max = (param.detach().abs() >= _per_run(largest, param)).to(param.dtype)
+            out[name] = grads[name] + _per_run(self.linf_penalty, param) * at_max * param.detach().sign()
+        return out
 
     def _sgd(self, grads, active: torch.Tensor) -> None:
         for name, param in self.params.items():
@@ -238,7 +260,8 @@ class EnsembleTrainer:
         values = {}
         for probe, inputs in zip(self.probes, self.probe_inputs):
             if step % probe.every == 0 or step == self.train.steps:
-                values.update(PROBES[probe.kind](self, inputs, logged))
+                settings = {"probe": probe} if probe.kind in TAKES_SETTINGS else {}
+                values.update(PROBES[probe.kind](self, inputs, logged, **settings))
         return values
 
     def run_models(self, runs: np.ndarray):
@@ -253,6 +276,10 @@ class EnsembleTrainer:
         """The group's weights as a warm start for other runs: run ids and stacked parameters."""
         return {"run_ids": [r.run_id for r in self.runs],
                 "params": {k: v.detach().cpu().clone() for k, v in self.params.items()}}
+
+    def _zero_predictor_losses(self) -> dict[str, torch.Tensor]:
+        return {f"zero_{which}_loss": self._loss_of(torch.zeros_like(labels), labels, reduction="none")
+                .flatten(1).mean(1).float() for which, labels in (("train", self.train_y), ("test", self.test_y))}
 
     def _param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
@@ -275,7 +302,7 @@ class EnsembleTrainer:
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
-        names = list(REGRESSION_METRICS if self.regression else METRICS)
+        names = list(REGRESSION_METRICS + ZERO_PREDICTOR_METRICS if self.regression else METRICS)
         metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in names}
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
         stopped_at = np.full(n_runs, NOT_REACHED)
@@ -323,6 +350,8 @@ class EnsembleTrainer:
                 values = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                               test_acc=test_acc, param_norm=self._param_norm())
                 values = {name: values[name] for name in METRICS if name in metrics}
+                if self.regression:
+                    values.update(self._zero_predictor_losses())
                 logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
                 logged &= (stopped_at == NOT_REACHED) & (aborted_at == NOT_REACHED)
                 for name, value in values.items():
