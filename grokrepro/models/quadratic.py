@@ -15,8 +15,9 @@ from torch.nn import functional as F
 
 
 class QuadraticNet(nn.Module):
-    def __init__(self, n_symbols: int, width: int):
+    def __init__(self, n_symbols: int, width: int | None = None, width_per_symbol: int | None = None):
         super().__init__()
+        width = width if width is not None else width_per_symbol * n_symbols
         self.n_symbols = n_symbols
         # W ~ N(0, 1), V ~ N(0, 1/width): an output of order one at init_scale 1 (the paper's init is not verified)
         self.weight = nn.Parameter(torch.randn(width, 2 * n_symbols))

@@ -154,8 +154,16 @@ class Quadratic(Strict):
     """Mohamadi et al. 2024: f(a, b) = V (W [e_a; e_b])^{⊙2}, no biases; W ~ N(0, 1), V ~ N(0, 1/width)."""
 
     kind: Literal["quadratic"]
-    width: int = Field(gt=0)
+    # the hidden width, or a multiple of p (Mohamadi et al.: 8p <= h = O(p)), so that a sweep over primes keeps it
+    width: Optional[int] = Field(default=None, gt=0)
+    width_per_symbol: Optional[int] = Field(default=None, gt=0)
     init_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_width(self):
+        if (self.width is None) == (self.width_per_symbol is None):
+            raise ValueError("give exactly one of width and width_per_symbol")
+        return self
 
 
 Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic, Quadratic],

@@ -121,7 +121,8 @@ class EnsembleTrainer:
             self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
                                  if p.kind == "lmn" else None for p in self.probes]
 
-        self._grad_step = vmap(grad_and_value(self._loss, has_aux=True))
+        self._grad_and_value = vmap(grad_and_value(self._loss, has_aux=True))
+        self._loss_scales = None
         self._forward = vmap(self._logits)
 
     # -- the functional model -------------------------------------------------------------------------
@@ -136,8 +137,32 @@ class EnsembleTrainer:
         return F.cross_entropy(outputs, labels, reduction=reduction)
 
     def _loss(self, params, buffers, inputs, labels):
+        """The objective to differentiate, and (loss, logits, scale). Normalised gradient descent needs only
+        the gradient's direction, so it differentiates loss / scale (held constant), with scale the size of the
+        loss's gradient: the same direction, without a cross-entropy gradient that underflows (or a loss that
+        rounds to 0) once the margins are large. For cross-entropy the scale is exp(−smallest margin) (1 while
+        an example is misclassified), for squared error the loss."""
         logits = self._logits(params, buffers, inputs)
-        return self._loss_of(logits, labels), logits
+        loss = self._loss_of(logits, labels)
+        scale = torch.ones((), dtype=loss.dtype, device=loss.device)
+        if self.optimizer.kind == "normalized_gd":
+            scale = self._gradient_scale(logits.detach(), labels, loss.detach())
+        return loss / scale, (loss.detach(), logits, scale)
+
+    def _gradient_scale(self, logits, labels, loss):
+        if self.regression:
+            return loss.clamp_min(torch.finfo(loss.dtype).tiny)
+        logits = logits.to(self.loss_dtype)
+        correct = logits.gather(-1, labels[..., None])[..., 0]
+        others = logits.scatter(-1, labels[..., None], float("-inf")).amax(-1)
+        # a misclassified example has a gradient of order one: scale 1; exp(-700) stays inside float64
+        return torch.exp(-(correct - others).min().clamp(0.0, 700.0))
+
+    def _grad_step(self, params, buffers, inputs, labels):
+        grads, (_, (losses, logits, scales)) = self._grad_and_value(params, buffers, inputs, labels)
+        # the loss's own gradient is grads x scale: the l-infinity penalty is divided by it to match
+        self._loss_scales = scales if self.optimizer.kind == "normalized_gd" else None
+        return grads, (losses, logits)
 
     def _accuracy(self, logits, labels):
         if self.regression:
@@ -188,6 +213,9 @@ class EnsembleTrainer:
         params, buffers = self._rows(rows)
         grads, (losses, logits) = self._grad_step(params, buffers, inputs[rows], labels[rows])
         n_runs = len(active)
+        if self._loss_scales is not None:
+            self._loss_scales = torch.ones(n_runs, dtype=losses.dtype, device=losses.device)\
+                .index_copy_(0, rows, self._loss_scales)
         grads = {k: torch.zeros_like(self.params[k]).index_copy_(0, rows, g) for k, g in grads.items()}
         logits = torch.zeros((n_runs, *logits.shape[1:]), dtype=logits.dtype, device=logits.device)\
             .index_copy_(0, rows, logits)
@@ -207,12 +235,22 @@ class EnsembleTrainer:
             self._adamw(grads, step, active)
 
     def _with_linf_penalty(self, grads):
-        """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters)."""
+        """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
+
+        Under normalised gradient descent the loss's gradient arrives divided by the loss (see `_loss`), so the
+        penalty is divided by it too; both are then divided by max(1, λ/loss), which leaves the direction alone
+        and keeps the numbers finite when the loss has all but vanished and the penalty takes over."""
         largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
+        loss_weight, penalty = torch.ones_like(self.linf_penalty), self.linf_penalty
+        if self._loss_scales is not None:
+            relative = self.linf_penalty.double() / self._loss_scales.double()
+            shrink = relative.clamp_min(1.0)
+            loss_weight, penalty = (1 / shrink).to(penalty.dtype), (relative / shrink).to(penalty.dtype)
         out = {}
         for name, param in self.params.items():
             at_max = (param.detach().abs() >= _per_run(largest, param)).to(param.dtype)
-            out[name] = grads[name] + _per_run(self.linf_penalty, param) * at_max * param.detach().sign()
+            out[name] = (grads[name] * _per_run(loss_weight, param)
+                         + _per_run(penalty, param) * at_max * param.detach().sign())
         return out
 
     def _sgd(self, grads, active: torch.Tensor) -> None:
