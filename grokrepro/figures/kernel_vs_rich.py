@@ -16,9 +16,9 @@ from grokrepro.metrics.sizes import final_values
 FIGURES = ("rich_vs_kernel", "ntk_drift", "gap_vs_init_scale")
 
 
-def _time_params(verdict: dict, name: str) -> TimeParams:
-    """Times as the checks define them by default (the spec uses the defaults; verdicts do not carry params)."""
-    return TimeParams()
+# t_fit and t_gen as the checks define them by default (the shipped spec keeps the defaults; a verdict does not
+# carry its checks' params)
+TIMES = TimeParams()
 
 
 def _largest_init(curves: xr.Dataset) -> xr.Dataset:
@@ -63,7 +63,7 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
         axis.plot(steps, run["test_acc"].values, color="tab:red", label="test acc")
     drift_steps, drift = measured(runs, "ntk_drift", k)
     axis.plot(drift_steps, drift, color="black", label="eNTK drift (scale-free)")
-    t_fit, _ = event_times(runs.isel(run=[k]), _time_params(verdict, "K2"))
+    t_fit, _ = event_times(runs.isel(run=[k]), TIMES)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
     axis.axhline(0.1, color="black", linestyle=":", linewidth=0.8)
@@ -78,7 +78,7 @@ def gap_vs_init_scale(curves: xr.Dataset, verdict: dict):
     primes, counts = np.unique(curves["prime"].values, return_counts=True)
     # the prime swept over init scales (the one with the most runs)
     runs = curves.isel(run=np.nonzero(curves["prime"].values == primes[np.argmax(counts)])[0])
-    t_fit, t_gen = event_times(runs, _time_params(verdict, "K3"))
+    t_fit, t_gen = event_times(runs, TIMES)
     budget = float(runs["step"].values.max())
     gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), t_gen - t_fit, np.nan)
     table = pd.DataFrame({"init scale": runs["init_scale"].values.astype(float), "t_gen - t_fit": gap,

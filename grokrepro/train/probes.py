@@ -136,13 +136,18 @@ def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
     rows = np.nonzero(logged)[0]
     current = {k: model_ntk(model, _split(trainer, k, split, points)[0]).double()
                for k, model in trainer.run_models(rows)}
-    saved = {name: tensor.clone() for name, tensor in trainer.params.items()}
-    try:
-        trainer.params.update({name: tensor.clone() for name, tensor in trainer.initial_params.items()})
-        initial = {k: model_ntk(model, _split(trainer, k, split, points)[0]).double()
-                   for k, model in trainer.run_models(rows)}
-    finally:
-        trainer.params.update(saved)
+    # Θ₀ once per run and probe settings (the initial parameters never change)
+    cache = trainer.__dict__.setdefault("_initial_ntk", {})
+    missing = [k for k in rows if (k, points, split) not in cache]
+    if missing:
+        saved = dict(trainer.params)
+        try:
+            trainer.params.update(trainer.initial_params)
+            for k, model in trainer.run_models(np.asarray(missing)):
+                cache[k, points, split] = model_ntk(model, _split(trainer, k, split, points)[0]).double()
+        finally:
+            trainer.params.update(saved)
+    initial = {k: cache[k, points, split] for k in rows}
     for k in rows:
         now, start = current[k], initial[k]
         drift[k] = float(torch.linalg.norm(now / torch.linalg.norm(now) - start / torch.linalg.norm(start)))
