@@ -122,7 +122,7 @@ class EnsembleTrainer:
                                  if p.kind == "lmn" else None for p in self.probes]
 
         self._grad_and_value = vmap(grad_and_value(self._loss, has_aux=True))
-        self._loss_scales = None
+        self._log_gains = None
         self._forward = vmap(self._logits)
 
     # -- the functional model -------------------------------------------------------------------------
@@ -137,31 +137,37 @@ class EnsembleTrainer:
         return F.cross_entropy(outputs, labels, reduction=reduction)
 
     def _loss(self, params, buffers, inputs, labels):
-        """The objective to differentiate, and (loss, logits, scale). Normalised gradient descent needs only
-        the gradient's direction, so it differentiates loss / scale (held constant), with scale the size of the
-        loss's gradient: the same direction, without a cross-entropy gradient that underflows (or a loss that
-        rounds to 0) once the margins are large. For cross-entropy the scale is exp(−smallest margin) (1 while
-        an example is misclassified), for squared error the loss."""
+        """The objective to differentiate, and (loss, logits, log_gain). Normalised gradient descent needs only
+        the gradient's direction, so it differentiates an objective whose gradient is the loss's times
+        exp(log_gain): the same direction, without a cross-entropy gradient that underflows (or a loss that rounds
+        to 0) once the margins are large. For cross-entropy the scale is exp(−smallest margin) (1 while an
+        example is misclassified), for squared error the loss; log_gain = −log scale."""
         logits = self._logits(params, buffers, inputs)
         loss = self._loss_of(logits, labels)
-        scale = torch.ones((), dtype=loss.dtype, device=loss.device)
-        if self.optimizer.kind == "normalized_gd":
-            scale = self._gradient_scale(logits.detach(), labels, loss.detach())
-        return loss / scale, (loss.detach(), logits, scale)
-
-    def _gradient_scale(self, logits, labels, loss):
+        no_shift = torch.zeros((), dtype=loss.dtype, device=loss.device)
+        if self.optimizer.kind != "normalized_gd":
+            return loss, (loss.detach(), logits, no_shift)
         if self.regression:
-            return loss.clamp_min(torch.finfo(loss.dtype).tiny)
-        logits = logits.to(self.loss_dtype)
-        correct = logits.gather(-1, labels[..., None])[..., 0]
-        others = logits.scatter(-1, labels[..., None], float("-inf")).amax(-1)
-        # a misclassified example has a gradient of order one: scale 1; exp(-700) stays inside float64
-        return torch.exp(-(correct - others).min().clamp(0.0, 700.0))
+            scale = loss.detach().clamp_min(torch.finfo(loss.dtype).tiny)
+            return loss / scale, (loss.detach(), logits, -scale.log())
+        # Cross-entropy: ∂loss/∂logits = (softmax − one-hot)/n, taken in log space and multiplied by
+        # exp(smallest margin) so that it neither underflows nor rounds to zero however large the margins grow;
+        # the objective ⟨that, logits⟩ has exactly this gradient.
+        wide = logits.detach().to(self.loss_dtype)
+        log_p = wide.log_softmax(-1)
+        target = labels[..., None] == torch.arange(wide.shape[-1], device=labels.device)
+        correct = wide.gather(-1, labels[..., None])
+        margin = (correct - wide.masked_fill(target, float("-inf")).amax(-1, keepdim=True)).min()
+        shift = margin.clamp(0.0, None)  # 0 while an example is misclassified: the plain gradient
+        others = torch.exp((log_p + shift).masked_fill(target, float("-inf")))
+        pull = others - target * others.sum(-1, keepdim=True)
+        objective = (pull * logits.to(self.loss_dtype)).sum() / len(labels)
+        return objective, (loss.detach(), logits, shift)
 
     def _grad_step(self, params, buffers, inputs, labels):
-        grads, (_, (losses, logits, scales)) = self._grad_and_value(params, buffers, inputs, labels)
-        # the loss's own gradient is grads x scale: the l-infinity penalty is divided by it to match
-        self._loss_scales = scales if self.optimizer.kind == "normalized_gd" else None
+        grads, (_, (losses, logits, log_gains)) = self._grad_and_value(params, buffers, inputs, labels)
+        # the loss's own gradient is grads x exp(-log_gain): the l-infinity penalty is multiplied to match
+        self._log_gains = log_gains if self.optimizer.kind == "normalized_gd" else None
         return grads, (losses, logits)
 
     def _accuracy(self, logits, labels):
@@ -213,9 +219,9 @@ class EnsembleTrainer:
         params, buffers = self._rows(rows)
         grads, (losses, logits) = self._grad_step(params, buffers, inputs[rows], labels[rows])
         n_runs = len(active)
-        if self._loss_scales is not None:
-            self._loss_scales = torch.ones(n_runs, dtype=losses.dtype, device=losses.device)\
-                .index_copy_(0, rows, self._loss_scales)
+        if self._log_gains is not None:
+            self._log_gains = torch.zeros(n_runs, dtype=losses.dtype, device=losses.device)\
+                .index_copy_(0, rows, self._log_gains)
         grads = {k: torch.zeros_like(self.params[k]).index_copy_(0, rows, g) for k, g in grads.items()}
         logits = torch.zeros((n_runs, *logits.shape[1:]), dtype=logits.dtype, device=logits.device)\
             .index_copy_(0, rows, logits)
@@ -237,15 +243,16 @@ class EnsembleTrainer:
     def _with_linf_penalty(self, grads):
         """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
 
-        Under normalised gradient descent the loss's gradient arrives divided by the loss (see `_loss`), so the
-        penalty is divided by it too; both are then divided by max(1, λ/loss), which leaves the direction alone
-        and keeps the numbers finite when the loss has all but vanished and the penalty takes over."""
+        Under normalised gradient descent the loss's gradient arrives multiplied by a gain (see `_loss`), so
+        the penalty is multiplied by it too; both are then divided by max(1, λ·gain), in log space, which
+        leaves the direction alone and keeps the numbers finite when the loss has all but vanished and the
+        penalty takes over."""
         largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
         loss_weight, penalty = torch.ones_like(self.linf_penalty), self.linf_penalty
-        if self._loss_scales is not None:
-            relative = self.linf_penalty.double() / self._loss_scales.double()
-            shrink = relative.clamp_min(1.0)
-            loss_weight, penalty = (1 / shrink).to(penalty.dtype), (relative / shrink).to(penalty.dtype)
+        if self._log_gains is not None:
+            log_relative = self.linf_penalty.double().log() + self._log_gains.double()  # λ = 0: -inf
+            loss_weight = torch.exp(-log_relative.clamp_min(0.0)).to(penalty.dtype)
+            penalty = torch.exp(log_relative.clamp_max(0.0)).to(penalty.dtype)
         out = {}
         for name, param in self.params.items():
             at_max = (param.detach().abs() >= _per_run(largest, param)).to(param.dtype)
