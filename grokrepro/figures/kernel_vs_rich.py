@@ -67,7 +67,8 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
     axis.axhline(0.1, color="black", linestyle=":", linewidth=0.8)
-    axis.set(xscale="symlog", xlabel="step", ylim=(-0.02, 1.42),
+    axis.set_xscale("symlog", linthresh=10)
+    axis.set(xlim=(0, steps.max()), xlabel="step (linear below 10, log above)", ylim=(-0.02, 1.42),
              title=f"p = {int(run['prime'].values)}, init scale {float(run['init_scale'].values):g}, "
                    f"seed {int(run['seed'].values)}")
     axis.legend(fontsize=7, loc="upper left")
