@@ -85,12 +85,13 @@ def gap_vs_init_scale(curves: xr.Dataset, verdict: dict):
     table = pd.DataFrame({"init scale": runs["init_scale"].values.astype(float), "t_gen - t_fit": gap,
                           "censored": ~np.isfinite(gap)})
     table["shown"] = np.where(table["censored"], budget, table["t_gen - t_fit"])
+    table["run"] = np.where(table["censored"], "never generalised (drawn at the budget)", "generalised")
     figure, axis = plt.subplots(figsize=(5.6, 3.8))
-    sns.scatterplot(data=table, x="init scale", y="shown", style="censored", s=60, ax=axis,
-                    markers={False: "o", True: "X"})
+    sns.scatterplot(data=table, x="init scale", y="shown", style="run", s=60, ax=axis,
+                    markers={"generalised": "o", "never generalised (drawn at the budget)": "X"})
     sns.lineplot(data=table, x="init scale", y="shown", estimator="median", errorbar=None, ax=axis, color="grey")
-    axis.set(xscale="log", ylabel="t_gen - t_fit (steps; X: never generalised, drawn at the budget)",
-             title=f"p = {int(runs['prime'].values[0])}")
+    axis.set(xscale="log", ylabel="t_gen - t_fit (steps)",
+             title=f"p = {int(runs['prime'].values[0])}: one point per seed, line through the medians")
     return figure
 
 
