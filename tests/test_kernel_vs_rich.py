@@ -248,3 +248,51 @@ def test_k3_fails_when_the_gap_does_not_shrink(gap_by_scale):
     result = smaller_init_shrinks_gap(curves(gaps(gap_by_scale)), check("smaller_init_shrinks_gap", {}),
                                       InitGapParams())
     assert not result.passed and result.status == "fail"
+
+
+def regression_curves(rich_ratio, kernel_ratio, primes=(23, 31, 47), seeds=(100, 101, 102)):
+    """The triples task: losses relative to the zero predictor's (0.04 here); fit at 100, test loss falls to
+    rich_ratio of the zero predictor's at 600."""
+    rows = [{"prime": p, "seed": s} for p in primes for s in seeds]
+    n, zero = len(rows), 0.04
+    train = np.where(STEPS >= 100, 0.001 * zero, zero)
+    test = np.where(STEPS >= 600, rich_ratio * zero, 1.5 * zero)
+    kernel = np.full(len(STEPS), np.nan)
+    kernel[0] = kernel_ratio * zero
+    data = {"train_loss": (("run", "step"), np.tile(train, (n, 1))),
+            "test_loss": (("run", "step"), np.tile(test, (n, 1))),
+            "zero_train_loss": (("run", "step"), np.full((n, len(STEPS)), zero)),
+            "zero_test_loss": (("run", "step"), np.full((n, len(STEPS)), zero)),
+            "kernel_test_loss": (("run", "step"), np.tile(kernel, (n, 1))),
+            "diverged_at": ("run", np.full(n, -1))}
+    coords = {"run": [f"r{k}" for k in range(n)], "step": STEPS, "init_scale": ("run", np.ones(n)),
+              **{name: ("run", np.array([row[name] for row in rows])) for name in ("prime", "seed")}}
+    return xr.Dataset(data, coords)
+
+
+def test_k1_on_the_regression_task_reads_losses_relative_to_the_zero_predictor():
+    spec_check = check("rich_beats_kernel", {})
+    assert rich_beats_kernel(regression_curves(0.1, 0.9), spec_check, RichBeatsKernelParams()).passed
+    rich_too_poor = rich_beats_kernel(regression_curves(0.4, 0.9), spec_check, RichBeatsKernelParams())
+    kernel_too_good = rich_beats_kernel(regression_curves(0.1, 0.3), spec_check, RichBeatsKernelParams())
+    assert not rich_too_poor.passed and not kernel_too_good.passed
+
+
+def test_regression_times_use_the_zero_predictor():
+    from grokrepro.claims.kernel_vs_rich import TimeParams, event_times
+
+    t_fit, t_gen = event_times(regression_curves(0.1, 0.9), TimeParams())
+    assert (t_fit == 100).all() and (t_gen == 600).all()
+    _, never = event_times(regression_curves(0.4, 0.9), TimeParams())
+    assert np.isinf(never).all()
+
+
+def test_figures_draw_from_synthetic_curves(tmp_path):
+    from grokrepro.figures.common import save
+    from grokrepro.figures.kernel_vs_rich import DRAW, FIGURES
+
+    rows = grid(kernel_acc=0.03) + [{**row, "prime": 47} for row in gaps({0.3: 400, 0.1: np.inf})]
+    synthetic = curves(rows)
+    for name in FIGURES:
+        save(DRAW[name](synthetic, {}), tmp_path / f"{name}.png")
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
