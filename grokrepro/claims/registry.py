@@ -33,6 +33,7 @@ def _load_claim_modules() -> None:
         critical_dataset_size,
         early_abort,
         grokking,
+        kernel_vs_rich,
         lazy_to_rich,
         lmn_compression,
         semi_grokking,

@@ -8,6 +8,7 @@ from pathlib import Path
 from grokrepro.figures import (
     critical_dataset_size,
     grokking,
+    kernel_vs_rich,
     lazy_to_rich,
     lmn_compression,
     semi_grokking,
@@ -25,6 +26,7 @@ CLAIM_FIGURES = {
     "ungrokking": ungrokking,
     "semi_grokking": semi_grokking,
     "spectral_prediction": spectral_prediction,
+    "kernel_vs_rich": kernel_vs_rich,
 }
 
 

@@ -151,13 +151,14 @@ def build_model(config, n_symbols: int = 0, input_dim: int = 0) -> nn.Module:
 
     Classification models take the number of symbols; regression models the input dimension."""
     from grokrepro.models.lazy import LazyQuadratic
+    from grokrepro.models.quadratic import QuadraticNet
 
     arguments = config.model_dump(exclude={"kind", "init_scale"})
     if config.kind == "lazy_quadratic":
         model = LazyQuadratic(input_dim, **arguments)
     else:
         model = {"mlp": EmbeddingMLP, "nanda_transformer": NandaTransformer,
-                 "power_transformer": PowerTransformer}[config.kind](n_symbols, **arguments)
+                 "power_transformer": PowerTransformer, "quadratic": QuadraticNet}[config.kind](n_symbols, **arguments)
     if config.init_scale != 1.0:
         with torch.no_grad():
             for parameter in model.parameters():

@@ -39,7 +39,8 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     return SpecError(head)
 
 
-_TAGS = {"modular", "permutation", "bitwise", "gaussian_regression", "lazy_quadratic", "mlp", "nanda_transformer", "power_transformer"}
+_TAGS = {"modular", "permutation", "bitwise", "gaussian_regression", "lazy_quadratic", "mlp", "nanda_transformer",
+         "power_transformer", "quadratic"}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -72,7 +73,7 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 # A training set's size is given one way or the other: setting one of these clears the rest.
-_EXCLUSIVE = ("train_fraction", "train_size")
+_EXCLUSIVE = ("train_fraction", "train_size", "train_size_exponent")
 
 
 def merge_section(base: dict, override: dict) -> dict:
@@ -225,7 +226,8 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
 
 def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
     # Early stop watches test accuracy, which a regression task does not measure.
-    if valid.train.early_stop.enabled and isinstance(valid.task, GaussianRegressionTask):
+    regression = isinstance(valid.task, GaussianRegressionTask) or getattr(valid.task, "target", None) == "triples"
+    if valid.train.early_stop.enabled and regression:
         raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
                         f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
 

@@ -13,7 +13,7 @@ from pydantic import TypeAdapter
 
 # Fields that may differ between the runs of one vmapped group: they change values, not shapes.
 PER_RUN_FIELDS = {
-    "optimizer": ("lr", "weight_decay"),
+    "optimizer": ("lr", "weight_decay", "linf_penalty"),
     "model": ("init_scale", "alpha", "epsilon"),
 }
 

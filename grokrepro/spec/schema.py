@@ -37,6 +37,10 @@ class SplitTask(Strict):
 
     train_fraction: Optional[float] = Field(default=None, gt=0, le=1)
     train_size: Optional[int] = Field(default=None, gt=0)
+    # ... or a count that grows with the prime: round(train_size_coefficient · p^train_size_exponent)
+    # (Mohamadi et al.: n = 2p^{5/3} pairs, 2p^{2.25} triples), so that a sweep over primes keeps the rule.
+    train_size_exponent: Optional[float] = Field(default=None, gt=0)
+    train_size_coefficient: float = Field(default=1.0, gt=0)
     # "run": each run draws its own split from its seed; an integer: every run shares that split.
     split_seed: Union[int, Literal["run"]] = "run"
     # "random": every pair gets a label drawn at random (seeded by the split seed), so a network that fits
@@ -45,8 +49,11 @@ class SplitTask(Strict):
 
     @model_validator(mode="after")
     def _one_size(self):
-        if (self.train_fraction is None) == (self.train_size is None):
-            raise ValueError("give exactly one of train_fraction and train_size")
+        given = [self.train_fraction, self.train_size, self.train_size_exponent]
+        if sum(v is not None for v in given) != 1:
+            raise ValueError("give exactly one of train_fraction and train_size (or train_size_exponent)")
+        if self.train_size_exponent is not None and getattr(self, "kind", None) != "modular":
+            raise ValueError("train_size_exponent scales with the prime: modular tasks only")
         return self
 
 
@@ -54,6 +61,9 @@ class ModularTask(SplitTask):
     kind: Literal["modular"] = "modular"
     operation: Literal[MODULAR_OPERATIONS]
     prime: int = Field(ge=2)
+    # "classes": pairs (a, b) labelled a∘b (classification). "triples": Mohamadi et al.'s regression task,
+    # every triple (a, b, c) with target 1[a∘b = c], squared loss on the c-th output; sizes count triples.
+    target: Literal["classes", "triples"] = "classes"
 
     @field_validator("prime")
     @classmethod
@@ -140,16 +150,36 @@ class LazyQuadratic(Strict):
     init_scale: float = Field(default=1.0, gt=0)
 
 
-Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic], Field(discriminator="kind")]
+class Quadratic(Strict):
+    """Mohamadi et al. 2024: f(a, b) = V (W [e_a; e_b])^{⊙2}, no biases; W ~ N(0, 1), V ~ N(0, 1/width)."""
+
+    kind: Literal["quadratic"]
+    # the hidden width, or a multiple of p (Mohamadi et al.: 8p <= h = O(p)), so that a sweep over primes keeps it
+    width: Optional[int] = Field(default=None, gt=0)
+    width_per_symbol: Optional[int] = Field(default=None, gt=0)
+    init_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_width(self):
+        if (self.width is None) == (self.width_per_symbol is None):
+            raise ValueError("give exactly one of width and width_per_symbol")
+        return self
+
+
+Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic, Quadratic],
+                  Field(discriminator="kind")]
 
 
 class Optimizer(Strict):
-    # "sgd": plain (full-batch) gradient descent; betas, eps and warm-up are then unused.
-    kind: Literal["adamw", "sgd"] = "adamw"
+    # "sgd": plain (full-batch) gradient descent; "normalized_gd": θ ← θ − lr · g/‖g‖₂ with the norm over all of
+    # a run's parameters (Mohamadi et al.); betas, eps and warm-up are then unused.
+    kind: Literal["adamw", "sgd", "normalized_gd"] = "adamw"
     lr: float = Field(gt=0)
     # Each run's learning rate is lr · α^lr_alpha_power (Kumar et al.: η = η₀/α², power −2).
     lr_alpha_power: float = 0.0
     weight_decay: float = Field(default=0.0, ge=0)
+    # λ‖θ‖∞ added to the loss (the largest |entry| over all of a run's parameters; its subgradient), for any kind.
+    linf_penalty: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = Field(default=1e-8, gt=0)
     warmup_steps: int = Field(default=0, ge=0)
@@ -223,10 +253,14 @@ class EarlyAbort(EarlyLossPredictor):
 class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
-    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share"]
+    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share", "ntk_drift"]
     every: int = Field(gt=0)
     # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
     samples: int = Field(default=100, ge=2)
+    # kernel_regression: test on this many test points (drawn with the run's seed; None: all of them).
+    # ntk_drift: the eNTK on this many points of `split` (None: all of them).
+    points: Optional[int] = Field(default=None, ge=2)
+    split: Literal["train", "test", "all"] = "all"
 
 
 class Train(Strict):

@@ -74,12 +74,15 @@ class Dataset:
     labels: np.ndarray  # (n,) class indices, or real targets
     train_index: np.ndarray
     test_index: np.ndarray
-    n_symbols: int  # classes (operands and labels range over [0, n_symbols)); 0 for regression
+    # classes (operands and labels range over [0, n_symbols)); for regression on operands (Mohamadi et al.'s
+    # triples) the operands' range; 0 for regression on real inputs
+    n_symbols: int
     extras: dict = field(default_factory=dict)  # task facts later steps need, e.g. a regression's β
 
     @property
     def is_regression(self) -> bool:
-        return self.n_symbols == 0
+        # real-valued targets (class labels are integers)
+        return self.n_symbols == 0 or np.issubdtype(np.asarray(self.labels).dtype, np.floating)
 
     def save(self, path) -> None:
         np.savez(path, inputs=self.inputs, labels=self.labels, train_index=self.train_index,
@@ -104,12 +107,21 @@ def split(n_pairs: int, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray
 def training_size(task, n_pairs: int) -> int:
     if task.train_size is not None:
         return task.train_size
+    if getattr(task, "train_size_exponent", None) is not None:
+        return int(round(task.train_size_coefficient * task.prime ** task.train_size_exponent))
     return max(1, int(round(task.train_fraction * n_pairs)))
 
 
 def random_labels(n_pairs: int, n_classes: int, seed: int) -> np.ndarray:
     # A stream separate from the split's permutation, so the split is the same with true or random labels.
     return np.random.default_rng([seed, 1]).integers(0, n_classes, n_pairs).astype(np.int64)
+
+
+def triples(pairs: np.ndarray, labels: np.ndarray, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mohamadi et al.'s regression task: every (a, b, c), target 1[a∘b = c] (float)."""
+    c = np.tile(np.arange(n_symbols), len(pairs))
+    inputs = np.concatenate([np.repeat(pairs, n_symbols, axis=0), c[:, None]], axis=1)
+    return inputs, (np.repeat(labels, n_symbols) == c).astype(np.float32)
 
 
 def make_dataset(task, split_seed: int) -> Dataset:
@@ -129,5 +141,7 @@ def make_dataset(task, split_seed: int) -> Dataset:
         n_symbols = len(permutations(task.degree))
     if task.labels == "random":
         labels = random_labels(len(labels), n_symbols, split_seed)
+    if getattr(task, "target", "classes") == "triples":
+        inputs, labels = triples(inputs, labels, n_symbols)
     train_index, test_index = split(len(labels), training_size(task, len(labels)), split_seed)
     return Dataset(inputs, labels, train_index, test_index, n_symbols)

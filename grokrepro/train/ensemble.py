@@ -20,11 +20,14 @@ from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
 from grokrepro.train.allocator import keep_freed_memory
 from grokrepro.train.checkpoint import load_latest, save_atomic
-from grokrepro.train.probes import PROBES, probe_samples
+from grokrepro.train.probes import PROBES, TAKES_SETTINGS, probe_samples
 from grokrepro.train.schedule import log_steps
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
 REGRESSION_METRICS = ("train_loss", "test_loss", "param_norm")
+# Regression runs also log the loss of the zero predictor on each split (constant; the scale the regression
+# claims measure losses against).
+ZERO_PREDICTOR_METRICS = ("zero_train_loss", "zero_test_loss")
 NOT_REACHED = -1
 
 
@@ -92,6 +95,9 @@ class EnsembleTrainer:
                 param.copy_(initial_params[name].to(param))
         # Buffers hold per-run constants (a centred model's θ₀, its α and ε); they are never trained.
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
+        # θ at the start of training (after any warm start, before any resumed checkpoint), for probes that
+        # compare with it (ntk_drift)
+        self.initial_params = {k: v.clone() for k, v in self.params.items()}
         self.template = build_model(first.model, **self.model_shape).to("meta")
         self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
@@ -99,6 +105,7 @@ class EnsembleTrainer:
         self.lr = torch.tensor([r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power
                                 for r in runs], device=self.device)
         self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
+        self.linf_penalty = torch.tensor([r.optimizer.linf_penalty for r in runs], device=self.device)
         self.seeds = [r.seed for r in runs]
         self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
         self.test_x, self.test_y = _stack_split(datasets, "test", self.device)
@@ -116,6 +123,7 @@ class EnsembleTrainer:
             self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
                                  if p.kind == "lmn" else None for p in self.probes]
 
+        self._log_gains = None
         self._forward = vmap(self._logits)
         # A group of one run calls a plain module whose parameters are views of the stacked ones: no vmap and
         # no functional_call, whose per-call attribute swapping costs more than a small model's step.
@@ -152,11 +160,35 @@ class EnsembleTrainer:
         per_example = self._loss_of(outputs.flatten(0, 1), labels.flatten(), reduction="none")
         return per_example.view(n_runs, -1).mean(1)
 
-    def _grad_step(self, params, buffers, inputs, labels):
-        """Gradients of each run's loss with respect to its own parameters, with the losses and outputs.
+    def _normalised_objective(self, outputs, labels, losses) -> tuple[torch.Tensor, torch.Tensor]:
+        """(run,) objectives whose gradients are the losses' times exp(log_gain), and the (run,) log gains.
 
-        The forward pass is vmapped and the backward pass is ordinary autograd of the summed losses: runs share
-        no parameters, so the gradient of the sum is each run's own gradient. This is faster than vmapping
+        Normalised gradient descent needs only the gradient's direction, so it differentiates an objective with
+        the same direction but without a cross-entropy gradient that underflows (or a loss that rounds to 0) once
+        the margins are large. For cross-entropy the scale is exp(-smallest margin) (1 while an example is
+        misclassified), for squared error the loss; log_gain = -log scale."""
+        if self.regression:
+            scale = losses.detach().clamp_min(torch.finfo(losses.dtype).tiny)
+            return losses / scale, -scale.log()
+        # ∂loss/∂logits = (softmax - one-hot)/n, taken in log space and multiplied by exp(smallest margin) so
+        # that it neither underflows nor rounds to zero however large the margins grow; the objective
+        # <that, logits> has exactly this gradient.
+        wide = outputs.detach().to(self.loss_dtype)
+        log_p = wide.log_softmax(-1)
+        target = labels[..., None] == torch.arange(wide.shape[-1], device=labels.device)
+        correct = wide.gather(-1, labels[..., None])
+        margins = correct - wide.masked_fill(target, float("-inf")).amax(-1, keepdim=True)
+        shift = margins.flatten(1).amin(1).clamp_min(0.0)  # 0 while an example is misclassified
+        others = torch.exp((log_p + shift[:, None, None]).masked_fill(target, float("-inf")))
+        pull = others - target * others.sum(-1, keepdim=True)
+        objective = (pull * outputs.to(self.loss_dtype)).flatten(1).sum(1) / labels.shape[1]
+        return objective, shift
+
+    def _grad_step(self, params, buffers, inputs, labels):
+        """Gradients of each run's objective with respect to its own parameters, with the losses and outputs.
+
+        The forward pass is vmapped and the backward pass is ordinary autograd of the summed objectives: runs
+        share no parameters, so the gradient of the sum is each run's own gradient. This is faster than vmapping
         torch.func.grad, whose per-op wrapping costs more than the batched backward ops. A group of one run
         skips vmap altogether, so a lone run computes exactly what a plain module would."""
         with torch.enable_grad():
@@ -167,7 +199,11 @@ class EnsembleTrainer:
                 leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
                 outputs = self._forward(leaves, buffers, inputs)
             losses = self._run_losses(outputs, labels)
-            grads = torch.autograd.grad(losses.sum(), [leaves[k] for k in params])
+            objective, self._log_gains = losses, None
+            if self.optimizer.kind == "normalized_gd":
+                # the loss's own gradient is grads x exp(-log_gain): the l-infinity penalty is weighed to match
+                objective, self._log_gains = self._normalised_objective(outputs, labels, losses)
+            grads = torch.autograd.grad(objective.sum(), [leaves[k] for k in params])
         grads = {k: g.view_as(params[k]) for k, g in zip(params, grads)}
         return grads, (losses.detach(), outputs.detach())
 
@@ -220,6 +256,9 @@ class EnsembleTrainer:
         params, buffers = self._rows(rows)
         grads, (losses, logits) = self._grad_step(params, buffers, inputs[rows], labels[rows])
         n_runs = len(active)
+        if self._log_gains is not None:
+            self._log_gains = torch.zeros(n_runs, dtype=losses.dtype, device=losses.device)\
+                .index_copy_(0, rows, self._log_gains)
         grads = {k: torch.zeros_like(self.params[k]).index_copy_(0, rows, g) for k, g in grads.items()}
         logits = torch.zeros((n_runs, *logits.shape[1:]), dtype=logits.dtype, device=logits.device)\
             .index_copy_(0, rows, logits)
@@ -227,10 +266,36 @@ class EnsembleTrainer:
 
     # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
     def _update(self, grads, step: int, active: torch.Tensor) -> None:
+        if bool((self.linf_penalty > 0).any()):
+            grads = self._with_linf_penalty(grads)
         if self.optimizer.kind == "sgd":
             self._sgd(grads, active)
+        elif self.optimizer.kind == "normalized_gd":
+            norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
+            scale = 1 / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+            self._sgd({k: g * _per_run(scale, g) for k, g in grads.items()}, active)
         else:
             self._adamw(grads, step, active)
+
+    def _with_linf_penalty(self, grads):
+        """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
+
+        Under normalised gradient descent the loss's gradient arrives multiplied by a gain (see `_loss`), so
+        the penalty is multiplied by it too; both are then divided by max(1, λ·gain), in log space, which
+        leaves the direction alone and keeps the numbers finite when the loss has all but vanished and the
+        penalty takes over."""
+        largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
+        loss_weight, penalty = torch.ones_like(self.linf_penalty), self.linf_penalty
+        if self._log_gains is not None:
+            log_relative = self.linf_penalty.double().log() + self._log_gains.double()  # λ = 0: -inf
+            loss_weight = torch.exp(-log_relative.clamp_min(0.0)).to(penalty.dtype)
+            penalty = torch.exp(log_relative.clamp_max(0.0)).to(penalty.dtype)
+        out = {}
+        for name, param in self.params.items():
+            at_max = (param.detach().abs() >= _per_run(largest, param)).to(param.dtype)
+            out[name] = (grads[name] * _per_run(loss_weight, param)
+                         + _per_run(penalty, param) * at_max * param.detach().sign())
+        return out
 
     def _sgd(self, grads, active: torch.Tensor) -> None:
         for name, param in self.params.items():
@@ -299,7 +364,8 @@ class EnsembleTrainer:
         values = {}
         for probe, inputs in zip(self.probes, self.probe_inputs):
             if step % probe.every == 0 or step == self.train.steps:
-                values.update(PROBES[probe.kind](self, inputs, logged))
+                settings = {"probe": probe} if probe.kind in TAKES_SETTINGS else {}
+                values.update(PROBES[probe.kind](self, inputs, logged, **settings))
         return values
 
     def run_models(self, runs: np.ndarray):
@@ -314,6 +380,10 @@ class EnsembleTrainer:
         """The group's weights as a warm start for other runs: run ids and stacked parameters."""
         return {"run_ids": [r.run_id for r in self.runs],
                 "params": {k: v.detach().cpu().clone() for k, v in self.params.items()}}
+
+    def _zero_predictor_losses(self) -> dict[str, torch.Tensor]:
+        return {f"zero_{which}_loss": self._loss_of(torch.zeros_like(labels), labels, reduction="none")
+                .flatten(1).mean(1).float() for which, labels in (("train", self.train_y), ("test", self.test_y))}
 
     def _param_norm(self) -> torch.Tensor:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
@@ -336,7 +406,7 @@ class EnsembleTrainer:
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
-        names = list(REGRESSION_METRICS if self.regression else METRICS)
+        names = list(REGRESSION_METRICS + ZERO_PREDICTOR_METRICS if self.regression else METRICS)
         metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in names}
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
         stopped_at = np.full(n_runs, NOT_REACHED)
@@ -384,6 +454,8 @@ class EnsembleTrainer:
                 values = dict(train_loss=train_loss, train_acc=train_acc, test_loss=test_loss,
                               test_acc=test_acc, param_norm=self._param_norm())
                 values = {name: values[name] for name in METRICS if name in metrics}
+                if self.regression:
+                    values.update(self._zero_predictor_losses())
                 logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
                 logged &= (stopped_at == NOT_REACHED) & (aborted_at == NOT_REACHED)
                 for name, value in values.items():

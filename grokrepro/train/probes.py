@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.func import functional_call, jacrev, vmap
+from torch.nn import functional as F
 
 from grokrepro.metrics.fourier import supported, trigonometric_share
-from grokrepro.metrics.kernels import centred_alignment, kernel_regression_predictions
+from grokrepro.metrics.kernels import centred_alignment, kernel_regression_coefficients
 from grokrepro.metrics.lmn import linear_mapping_number
 from grokrepro.metrics.population import lazy_quadratic_terms
 
@@ -63,9 +64,20 @@ def empirical_ntk(model, inputs_a: torch.Tensor, inputs_b: torch.Tensor | None =
     return ja @ jb.T
 
 
-def _split(trainer, k: int, which: str):
-    index = getattr(trainer.datasets[k], f"{which}_index")
+def model_ntk(model, inputs_a: torch.Tensor, inputs_b: torch.Tensor | None = None) -> torch.Tensor:
+    """The eNTK of a scalar output: the model's closed form where it has one (`ntk`), else torch.func."""
+    if hasattr(model, "ntk"):
+        return model.ntk(inputs_a, inputs_b)
+    return empirical_ntk(model, inputs_a, inputs_b)
+
+
+def _split(trainer, k: int, which: str, points: int | None = None):
+    """Inputs and labels of run k's `which` split (train, test or all); with `points`, that many of them drawn
+    with the run's seed (the same at every step)."""
     data = trainer.datasets[k]
+    index = np.arange(len(data.labels)) if which == "all" else getattr(data, f"{which}_index")
+    if points is not None and points < len(index):
+        index = np.sort(np.random.default_rng([trainer.runs[k].seed, 2]).choice(index, points, replace=False))
     return (torch.as_tensor(data.inputs[index], device=trainer.device),
             torch.as_tensor(data.labels[index], device=trainer.device))
 
@@ -79,20 +91,68 @@ def ntk_alignment(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"ntk_alignment": values}
 
 
-def kernel_regression(trainer, inputs, logged) -> dict[str, np.ndarray]:
-    """Test loss of kernel regression with the current eNTK (at step 0: the lazy-regime baseline)."""
-    values = _empty(trainer)
+def kernel_regression(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
+    """Test loss of kernel regression with the current eNTK (at step 0: the lazy-regime baseline): the network's
+    current output plus the minimum-norm interpolant of its residuals on the training set.
+
+    A classifier's p outputs are regressed on one-hot labels with the eNTK of its first output as the kernel of
+    each (K ⊗ I); the loss is then the mean squared error over examples and outputs, and the accuracy is
+    reported too."""
+    values, accuracy = _empty(trainer), _empty(trainer)
+    points = getattr(probe, "points", None)
     for k, model in trainer.run_models(np.nonzero(logged)[0]):
         x_train, y_train = _split(trainer, k, "train")
-        x_test, y_test = _split(trainer, k, "test")
-        kernel_train = empirical_ntk(model, x_train)
-        kernel_cross = empirical_ntk(model, x_test, x_train)
+        x_test, y_test = _split(trainer, k, "test", points)
+        classes = not trainer.regression
+        targets = F.one_hot(y_train, trainer.datasets[k].n_symbols).double() if classes else y_train.double()
         with torch.no_grad():
-            current_test = model(x_test)
-            current_train = model(x_train)
-        prediction = current_test + kernel_regression_predictions(kernel_train, kernel_cross, y_train - current_train)
-        values[k] = float(((prediction - y_test) ** 2).mean())
-    return {"kernel_test_loss": values}
+            residual = targets - model(x_train).double()
+        coefficients = kernel_regression_coefficients(model_ntk(model, x_train), residual)
+        squared, correct = 0.0, 0
+        for start in range(0, len(x_test), 4096):  # the cross kernel in chunks: it can be larger than memory
+            x = x_test[start:start + 4096]
+            with torch.no_grad():
+                prediction = model(x).double() + model_ntk(model, x, x_train).double() @ coefficients
+            y = y_test[start:start + 4096]
+            if classes:
+                squared += float(((prediction - F.one_hot(y, prediction.shape[-1]).double()) ** 2).mean(-1).sum())
+                correct += int((prediction.argmax(-1) == y).sum())
+            else:
+                squared += float(((prediction - y.double()) ** 2).sum())
+        values[k] = squared / len(x_test)
+        accuracy[k] = correct / len(x_test)
+    result = {"kernel_test_loss": values}
+    if not trainer.regression:
+        result["kernel_test_acc"] = accuracy
+    return result
+
+
+def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
+    """How far the eNTK Θ_t on a fixed sample of points has moved from Θ₀ (at the start of training):
+    scale-free ‖Θ_t/‖Θ_t‖ − Θ₀/‖Θ₀‖‖_F (a homogeneous network's kernel grows with its norm) and raw
+    ‖Θ_t − Θ₀‖_F/‖Θ₀‖_F."""
+    drift, raw = _empty(trainer), _empty(trainer)
+    points, split = getattr(probe, "points", None), getattr(probe, "split", "all")
+    rows = np.nonzero(logged)[0]
+    current = {k: model_ntk(model, _split(trainer, k, split, points)[0]).double()
+               for k, model in trainer.run_models(rows)}
+    # Θ₀ once per run and probe settings (the initial parameters never change)
+    cache = trainer.__dict__.setdefault("_initial_ntk", {})
+    missing = [k for k in rows if (k, points, split) not in cache]
+    if missing:
+        saved = dict(trainer.params)
+        try:
+            trainer.params.update(trainer.initial_params)
+            for k, model in trainer.run_models(np.asarray(missing)):
+                cache[k, points, split] = model_ntk(model, _split(trainer, k, split, points)[0]).double()
+        finally:
+            trainer.params.update(saved)
+    initial = {k: cache[k, points, split] for k in rows}
+    for k in rows:
+        now, start = current[k], initial[k]
+        drift[k] = float(torch.linalg.norm(now / torch.linalg.norm(now) - start / torch.linalg.norm(start)))
+        raw[k] = float(torch.linalg.norm(now - start) / torch.linalg.norm(start))
+    return {"ntk_drift": drift, "ntk_drift_raw": raw}
 
 
 def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
@@ -109,4 +169,6 @@ def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
 
 
 PROBES = {"fourier_share": fourier_share, "lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
-          "kernel_regression": kernel_regression}
+          "kernel_regression": kernel_regression, "ntk_drift": ntk_drift}
+# Probes that read their own settings (points, split) get the probe as `probe=`.
+TAKES_SETTINGS = {"kernel_regression", "ntk_drift"}

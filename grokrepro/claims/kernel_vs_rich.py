@@ -1,0 +1,200 @@
+"""Mohamadi et al. 2024, why networks grok modular addition: in the kernel regime a network needs a constant
+fraction of the data, while a two-layer quadratic network that leaves it generalises from far fewer samples
+(K1); the empirical NTK barely moves until the training set is fit, then changes sharply (K2); a smaller
+initialisation shrinks the gap between fitting and generalising (K3).
+
+Times: on classification `t_fit` = first step with train accuracy >= `fit_train_acc` and `t_gen` = first step
+with test accuracy >= `gen_test_acc`; on the regression task (triples) train and test loss are read relative
+to the zero predictor's (`zero_train_loss`, `zero_test_loss` in the curves): `t_fit` = first step with train
+loss <= `fit_loss_ratio` of it, `t_gen` = first step with test loss <= `gen_loss_ratio` of it. Never reached:
++inf (censored at the budget, ranked later than any observed time)."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from pydantic import BaseModel, ConfigDict, Field
+
+from grokrepro.claims.registry import check
+from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
+from grokrepro.metrics import bootstrap, first_step_reaching, interval, measured
+from grokrepro.metrics.sizes import final_values
+
+
+class TimeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    fit_train_acc: float = Field(0.99, gt=0, le=1)
+    gen_test_acc: float = Field(0.95, gt=0, le=1)
+    fit_loss_ratio: float = Field(0.01, gt=0)
+    gen_loss_ratio: float = Field(0.25, gt=0)
+
+
+class RichBeatsKernelParams(TimeParams):
+    axis: str = "prime"
+    min_values: int = Field(3, ge=1)
+    rich_max_loss_ratio: float = Field(0.25, gt=0)
+    kernel_min_loss_ratio: float = Field(0.5, gt=0)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+class DriftParams(TimeParams):
+    max_drift_at_fit: float = Field(0.1, ge=0)
+    min_drift_after: float = Field(0.5, gt=0)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+class InitGapParams(TimeParams):
+    axis: str = "init_scale"
+    min_values: int = Field(3, ge=2)
+    # median gap at the smallest init scale <= max_ratio x that at the largest, medians never rising as it shrinks
+    max_ratio: float = Field(0.5, gt=0)
+
+
+def is_regression(curves: xr.Dataset) -> bool:
+    return "train_acc" not in curves
+
+
+def event_times(runs: xr.Dataset, params: TimeParams) -> tuple[np.ndarray, np.ndarray]:
+    steps = runs["step"].values
+    if is_regression(runs):
+        train = runs["train_loss"].values / runs["zero_train_loss"].values
+        test = runs["test_loss"].values / runs["zero_test_loss"].values
+        return (first_step_reaching(-train, steps, -params.fit_loss_ratio),
+                first_step_reaching(-test, steps, -params.gen_loss_ratio))
+    return (first_step_reaching(runs["train_acc"].values, steps, params.fit_train_acc),
+            first_step_reaching(runs["test_acc"].values, steps, params.gen_test_acc))
+
+
+def first_measured(values: np.ndarray) -> np.ndarray:
+    """Each run's first logged (finite) value: a probe taken at the start, e.g. kernel regression at θ₀."""
+    return final_values(np.asarray(values, dtype=float)[:, ::-1])
+
+
+def _zero_test_loss(runs: xr.Dataset) -> np.ndarray:
+    if is_regression(runs):
+        return first_measured(runs["zero_test_loss"].values)
+    # one-hot targets: the zero predictor's squared error, averaged over the p outputs, is 1/p
+    return 1.0 / runs["prime"].values.astype(float)
+
+
+def _format(x: float) -> str:
+    return "never" if not np.isfinite(x) else f"{x:.0f}"
+
+
+@check("rich_beats_kernel", RichBeatsKernelParams)
+def rich_beats_kernel(curves: xr.Dataset, spec_check, params: RichBeatsKernelParams) -> CheckResult:
+    """On >= min_values primes, on >= min_seed_fraction of the seeds (the worst prime counts): the rich network
+    generalises (regression: final test loss <= rich_max_loss_ratio of the zero predictor's, with kernel
+    regression at the initial eNTK >= kernel_min_loss_ratio of it; classification: final test accuracy >=
+    gen_test_acc, the kernel's accuracy and loss reported beside it)."""
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if runs.sizes["run"] == 0 or "kernel_test_loss" not in runs:
+        return inconclusive(spec_check, threshold, f"no healthy runs with a kernel_regression probe match "
+                            f"{spec_check.where} ({n_diverged} diverged)")
+    zero = _zero_test_loss(runs)
+    kernel_ratio = first_measured(runs["kernel_test_loss"].values) / zero
+    if is_regression(runs):
+        rich_ratio = final_values(runs["test_loss"].values) / zero
+        holds = (rich_ratio <= params.rich_max_loss_ratio) & (kernel_ratio >= params.kernel_min_loss_ratio)
+        shown = [f"test loss {r:.3f}, kernel {k:.3f} of the zero predictor's" for r, k in zip(rich_ratio, kernel_ratio)]
+    else:
+        rich_acc = final_values(runs["test_acc"].values)
+        kernel_acc = first_measured(runs["kernel_test_acc"].values) if "kernel_test_acc" in runs else \
+            np.full(len(zero), np.nan)
+        holds = rich_acc >= params.gen_test_acc
+        shown = [f"test acc {r:.3f} (kernel: acc {a:.3f}, l2 loss {k:.2f}x the zero predictor's)"
+                 for r, a, k in zip(rich_acc, kernel_acc, kernel_ratio)]
+    values, seeds, table = seed_table(runs, params.axis, holds.astype(float))
+    if len(values) < params.min_values or np.isnan(table).any():
+        return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis} with every seed "
+                            f"(needs {params.min_values}; {n_diverged} diverged)", int(runs.sizes["run"]))
+
+    def worst_share(rows):
+        return float(table[rows].mean(axis=0).min())
+
+    everyone = np.arange(len(seeds))
+    value = worst_share(everyone)
+    draws = bootstrap(everyone, worst_share)
+    detail = "; ".join(f"{params.axis} {runs[params.axis].values[k]:g} seed {int(runs['seed'].values[k])}: {text}"
+                       for k, text in enumerate(shown))
+    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value >= threshold, "",
+                              interval=list(interval(draws)), seed_fraction=float(table.all(axis=1).mean()),
+                              support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
+                              detail=detail, where=dict(spec_check.where)))
+
+
+def drift_around_fit(curves: xr.Dataset, k: int, t_fit: float) -> tuple[float, float]:
+    """The scale-free eNTK drift at the first measurement at or after t_fit, and its largest value from then on."""
+    steps, drift = measured(curves, "ntk_drift", k)
+    after = steps >= t_fit
+    if not np.isfinite(t_fit) or not after.any():
+        return float("nan"), float("nan")
+    return float(drift[after][0]), float(drift[after].max())
+
+
+@check("ntk_moves_after_fit", DriftParams)
+def ntk_moves_after_fit(curves: xr.Dataset, spec_check, params: DriftParams) -> CheckResult:
+    """On >= min_seed_fraction of the runs: scale-free eNTK drift <= max_drift_at_fit at t_fit, and >=
+    min_drift_after at some later measurement."""
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if runs.sizes["run"] == 0 or "ntk_drift" not in runs:
+        return inconclusive(spec_check, threshold, f"no healthy runs with an ntk_drift probe match "
+                            f"{spec_check.where} ({n_diverged} diverged)")
+    t_fit, _ = event_times(runs, params)
+    at_fit, after = np.array([drift_around_fit(runs, k, t) for k, t in enumerate(t_fit)]).T.reshape(2, -1)
+    holds = (at_fit <= params.max_drift_at_fit) & (after >= params.min_drift_after)
+    raw = [drift_around_fit(runs.rename({"ntk_drift_raw": "ntk_drift", "ntk_drift": "scale_free"}), k, t)[1]
+           if "ntk_drift_raw" in runs else np.nan for k, t in enumerate(t_fit)]
+    coordinates = [c for c in ("prime", "init_scale") if c in runs.coords]
+    detail = "; ".join(
+        " ".join(f"{c} {runs[c].values[k]:g}" for c in coordinates) + f" seed {int(runs['seed'].values[k])}: "
+        f"t_fit {_format(t_fit[k])}, drift at fit {at_fit[k]:.3f}, largest after {after[k]:.3f} (raw {raw[k]:.3g})"
+        for k in range(len(t_fit)))
+    share = float(holds.mean())
+    draws = bootstrap(holds.astype(float), np.mean)
+    return judged(CheckResult(spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
+                              interval=list(interval(draws)), seed_fraction=share,
+                              support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
+                              detail=detail, where=dict(spec_check.where)))
+
+
+def _gap_ratio(medians: np.ndarray) -> float:
+    """Median gap at the smallest init scale over that at the largest (medians by ascending scale); +inf when
+    the medians rise anywhere as the scale shrinks, or when the smallest scale never generalises."""
+    if not np.isfinite(medians[0]):
+        return float("inf")
+    if np.any(np.diff(medians) < 0):  # a smaller scale with a longer gap than a larger one
+        return float("inf")
+    return 0.0 if not np.isfinite(medians[-1]) else float(medians[0] / medians[-1]) if medians[-1] > 0 else \
+        (0.0 if medians[0] == 0 else float("inf"))
+
+
+@check("smaller_init_shrinks_gap", InitGapParams)
+def smaller_init_shrinks_gap(curves: xr.Dataset, spec_check, params: InitGapParams) -> CheckResult:
+    """Median over seeds of t_gen - t_fit (censored: a run that never generalises or never fits has gap +inf)
+    does not rise as the init scale shrinks, over >= min_values scales, and falls to <= max_ratio of the
+    largest scale's."""
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.max_ratio
+    t_fit, t_gen = event_times(runs, params)
+    gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), np.maximum(t_gen - t_fit, 0), np.inf)
+    scales, seeds, table = seed_table(runs, params.axis, gap)
+    if len(scales) < params.min_values or np.isnan(table).any():
+        return inconclusive(spec_check, threshold, f"{len(scales)} values of {params.axis} with every seed "
+                            f"(needs {params.min_values}; {n_diverged} diverged)", int(runs.sizes["run"]))
+
+    def ratio(rows):
+        return _gap_ratio(np.median(table[rows], axis=0))
+
+    everyone = np.arange(len(seeds))
+    value = ratio(everyone)
+    draws = bootstrap(everyone, ratio)
+    per_seed = np.mean([_gap_ratio(row) <= threshold for row in table])
+    detail = "; ".join(f"{params.axis} {s:g}: gaps " + ", ".join(_format(g) for g in table[:, j]) +
+                       f" (median {_format(np.median(table[:, j]))})" for j, s in enumerate(scales))
+    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
+                              interval=list(interval(draws)), seed_fraction=float(per_seed),
+                              support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
+                              detail=detail, where=dict(spec_check.where)))
