@@ -106,6 +106,7 @@ class EnsembleTrainer:
                                 for r in runs], device=self.device)
         self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
         self.linf_penalty = torch.tensor([r.optimizer.linf_penalty for r in runs], device=self.device)
+        self.any_linf_penalty = any(r.optimizer.linf_penalty > 0 for r in runs)
         self.seeds = [r.seed for r in runs]
         self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
         self.test_x, self.test_y = _stack_split(datasets, "test", self.device)
@@ -266,7 +267,7 @@ class EnsembleTrainer:
 
     # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
     def _update(self, grads, step: int, active: torch.Tensor) -> None:
-        if bool((self.linf_penalty > 0).any()):
+        if self.any_linf_penalty:
             grads = self._with_linf_penalty(grads)
         if self.optimizer.kind == "sgd":
             self._sgd(grads, active)
@@ -298,9 +299,14 @@ class EnsembleTrainer:
         return out
 
     def _sgd(self, grads, active: torch.Tensor) -> None:
+        everyone = bool(active.all())
         for name, param in self.params.items():
             run_lr = _per_run(self.lr, param)
-            new_param = param * (1 - run_lr * _per_run(self.weight_decay, param)) - run_lr * grads[name]
+            decay = 1 - run_lr * _per_run(self.weight_decay, param)
+            if everyone:  # in place: nothing to keep aside for stopped runs
+                param.mul_(decay).sub_(run_lr * grads[name])
+                continue
+            new_param = param * decay - run_lr * grads[name]
             param.copy_(torch.where(_per_run(active, param), new_param, param))
 
     def _adamw(self, grads, step: int, active: torch.Tensor) -> None:
