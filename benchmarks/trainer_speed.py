@@ -27,8 +27,10 @@ from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 
 # spec[:group]: the first run of that training group (default 0). One matmul-bound model (p = 59, 1,369 pairs),
-# one middle-sized (p = 31) and one small (XOR on 5 bits, where per-step overhead dominates).
-CONFIGS = ["specs/grokking.yaml", "specs/lmn_compression.yaml", "specs/lmn_compression.yaml:1"]
+# two middle-sized ones (p = 31; XOR on 5 bits) and one small one (D = 40, N = 100), where per-step overhead
+# dominates.
+CONFIGS = ["specs/grokking.yaml", "specs/lmn_compression.yaml", "specs/lmn_compression.yaml:1",
+           "specs/lazy_to_rich.yaml"]
 
 
 def nominal_flops_per_example(model) -> int:
@@ -49,6 +51,8 @@ def plain_loop(run, dataset, steps: int) -> None:
     torch.manual_seed(run.seed)
     model = build_model(run.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
     opt = run.optimizer
+    if opt.kind not in ("sgd", "adamw"):
+        raise SystemExit(f"no plain loop written for optimizer {opt.kind!r}; leave this spec out")
     if opt.kind == "sgd":
         lr = opt.lr * getattr(run.model, "alpha", 1.0) ** opt.lr_alpha_power
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=opt.weight_decay)
