@@ -66,7 +66,7 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
     t_fit, _ = event_times(runs.isel(run=[k]), TIMES)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
-    axis.axhline(0.1, color="black", linestyle=":", linewidth=0.8)
+    axis.axhline(0.1, color="black", linestyle="--", linewidth=0.8, label="K2: drift at t_fit <= 0.1")
     axis.set_xscale("symlog", linthresh=10)
     axis.set(xlim=(0, steps.max()), xlabel="step (linear below 10, log above)", ylim=(-0.02, 1.42),
              title=f"p = {int(run['prime'].values)}, init scale {float(run['init_scale'].values):g}, "
