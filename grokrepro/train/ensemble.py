@@ -102,9 +102,12 @@ class EnsembleTrainer:
         self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
 
-        self.lr = torch.tensor([r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power
-                                for r in runs], device=self.device)
-        self.weight_decay = torch.tensor([r.optimizer.weight_decay for r in runs], device=self.device)
+        rates = [(r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power,
+                  r.optimizer.weight_decay) for r in runs]
+        self.lr = torch.tensor([lr for lr, _ in rates], device=self.device)
+        self.weight_decay = torch.tensor([decay for _, decay in rates], device=self.device)
+        # One (lr, weight decay) for the whole group lets the fused AdamW kernel take every step
+        self.shared_rates = rates[0] if len(set(rates)) == 1 else None
         self.linf_penalty = torch.tensor([r.optimizer.linf_penalty for r in runs], device=self.device)
         self.any_linf_penalty = any(r.optimizer.linf_penalty > 0 for r in runs)
         self.seeds = [r.seed for r in runs]
@@ -129,9 +132,6 @@ class EnsembleTrainer:
         # A group of one run calls a plain module whose parameters are views of the stacked ones: no vmap and
         # no functional_call, whose per-call attribute swapping costs more than a small model's step.
         self.solo = self._module_viewing_run(0) if len(runs) == 1 else None
-        rates = {(r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power,
-                  r.optimizer.weight_decay) for r in runs}
-        self.shared_rates = rates.pop() if len(rates) == 1 else None
 
     def _module_viewing_run(self, k: int) -> torch.nn.Module:
         module = build_model(self.runs[0].model, **self.model_shape).to(self.device)
@@ -281,10 +281,10 @@ class EnsembleTrainer:
     def _with_linf_penalty(self, grads):
         """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
 
-        Under normalised gradient descent the loss's gradient arrives multiplied by a gain (see `_loss`), so
-        the penalty is multiplied by it too; both are then divided by max(1, λ·gain), in log space, which
-        leaves the direction alone and keeps the numbers finite when the loss has all but vanished and the
-        penalty takes over."""
+        Under normalised gradient descent the loss's gradient arrives multiplied by a gain (see
+        `_normalised_objective`), so the penalty is multiplied by it too; both are then divided by
+        max(1, λ·gain), in log space, which leaves the direction alone and keeps the numbers finite when the
+        loss has all but vanished and the penalty takes over."""
         largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
         loss_weight, penalty = torch.ones_like(self.linf_penalty), self.linf_penalty
         if self._log_gains is not None:
