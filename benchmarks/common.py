@@ -8,6 +8,9 @@ from typing import Callable
 
 import torch
 
+from grokrepro.tasks import make_dataset
+from grokrepro.train import EnsembleTrainer
+
 
 def matmul_peak(size: int = 4096, repeats: int = 5) -> float:
     """FLOP/s of the best of a few large fp32 matmuls: the ceiling every utilisation figure is stated against."""
@@ -34,3 +37,14 @@ def median_rates(works: dict[str, tuple[Callable[[], object], int]], repeats: in
             work()
             rates[name].append(units / (time.perf_counter() - began))
     return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def train_for(runs, steps: int, evaluate_every: int | None = None) -> None:
+    """Train `runs` as one group for exactly `steps` steps: no early stop or abort, no probes, no checkpoints;
+    a full evaluation every `evaluate_every` steps (default: only at the start and the end)."""
+    runs = [r.__class__(**{**r.__dict__, "train": r.train.model_copy(update={
+        "steps": steps, "log_every": evaluate_every or steps, "log_points": 0, "log_every_step_until": 0,
+        "probes": [], "checkpoint_every": 10**9,
+        "early_stop": r.train.early_stop.model_copy(update={"enabled": False}),
+        "early_abort": r.train.early_abort.model_copy(update={"enabled": False})})}) for r in runs]
+    EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs]).run(progress=False)

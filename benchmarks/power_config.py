@@ -25,10 +25,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from benchmarks.common import matmul_peak, median_rates
+from benchmarks.common import matmul_peak, median_rates, train_for
 from grokrepro.spec import expand_runs, load_spec
 from grokrepro.tasks import make_dataset
-from grokrepro.train import EnsembleTrainer
 
 
 class PlainBlock(nn.Module):
@@ -108,13 +107,6 @@ def plain_loop(dataset, steps: int, batch_size: int, evaluate_every: int, seed: 
             evaluate(train_x, train_y), evaluate(test_x, test_y)
 
 
-def grokrepro_run(run, steps: int):
-    run = run.__class__(**{**run.__dict__, "train": run.train.model_copy(update={
-        "steps": steps, "log_points": 0, "checkpoint_every": 10**9,
-        "early_stop": run.train.early_stop.model_copy(update={"enabled": False})})})
-    EnsembleTrainer([run], [make_dataset(run.task, run.split_seed)]).run(progress=False)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
@@ -132,7 +124,7 @@ def main() -> None:
 
     peak = matmul_peak()
     rates = median_rates({"plain": (lambda: plain_loop(dataset, args.steps, batch, every), args.steps),
-                          "grokrepro": (lambda: grokrepro_run(run, args.steps), args.steps)}, args.repeats)
+                          "grokrepro": (lambda: train_for([run], args.steps, every), args.steps)}, args.repeats)
     plain, ours = rates["plain"], rates["grokrepro"]
     report = {
         "config": {"task": "x/y mod 97, 50 % train", "model": "2-layer post-LN transformer, d 128, 4 heads",

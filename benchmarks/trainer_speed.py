@@ -19,12 +19,11 @@ import json
 import torch
 from torch.nn import functional as F
 
-from benchmarks.common import matmul_peak, median_rates
+from benchmarks.common import matmul_peak, median_rates, train_for
 from grokrepro.models import build_model
 from grokrepro.models.networks import EmbeddingMLP
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from grokrepro.tasks import make_dataset
-from grokrepro.train import EnsembleTrainer
 
 # spec[:group]: the first run of that training group (default 0). One matmul-bound model (p = 59, 1,369 pairs),
 # two middle-sized ones (p = 31; XOR on 5 bits) and one small one (D = 40, N = 100), where per-step overhead
@@ -68,14 +67,6 @@ def plain_loop(run, dataset, steps: int) -> None:
         optimizer.step()
 
 
-def grokrepro_runs(runs, steps: int) -> None:
-    runs = [r.__class__(**{**r.__dict__, "train": r.train.model_copy(update={
-        "steps": steps, "log_every": steps, "log_points": 0, "log_every_step_until": 0, "probes": [],
-        "checkpoint_every": 10**9, "early_stop": r.train.early_stop.model_copy(update={"enabled": False}),
-        "early_abort": r.train.early_abort.model_copy(update={"enabled": False})})}) for r in runs]
-    EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs]).run(progress=False)
-
-
 def measure(config: str, scale: str, steps: int, repeats: int, ensemble: int, peak: float) -> dict:
     spec_path, _, group = config.partition(":")
     groups = training_groups(expand_runs(load_spec(spec_path, scale), "development"))
@@ -86,8 +77,8 @@ def measure(config: str, scale: str, steps: int, repeats: int, ensemble: int, pe
     model = build_model(first.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
     flops_per_step = 3 * nominal_flops_per_example(model) * n_train
     rates = median_rates({"plain": (lambda: plain_loop(first, dataset, steps), steps),
-                          "single": (lambda: grokrepro_runs([first], steps), steps),
-                          "batched": (lambda: grokrepro_runs(seeds, steps), steps * ensemble)}, repeats)
+                          "single": (lambda: train_for([first], steps), steps),
+                          "batched": (lambda: train_for(seeds, steps), steps * ensemble)}, repeats)
     plain, single, batched = rates["plain"], rates["single"], rates["batched"]
     return {
         "spec": config, "model": first.model.model_dump(), "task": first.task.model_dump(),
