@@ -132,6 +132,10 @@ class EnsembleTrainer:
         # A group of one run calls a plain module whose parameters are views of the stacked ones: no vmap and
         # no functional_call, whose per-call attribute swapping costs more than a small model's step.
         self.solo = self._module_viewing_run(0) if len(runs) == 1 else None
+        self._solo_leaves = dict(self.solo.named_parameters()) if self.solo is not None else None
+        # SGD's per-run factors are constants: computed once, not on every step
+        self._sgd_factors = {name: (_per_run(self.lr, p), 1 - _per_run(self.lr * self.weight_decay, p))
+                             for name, p in self.params.items()}
 
     def _module_viewing_run(self, k: int) -> torch.nn.Module:
         module = build_model(self.runs[0].model, **self.model_shape).to(self.device)
@@ -157,6 +161,8 @@ class EnsembleTrainer:
 
     def _run_losses(self, outputs, labels) -> torch.Tensor:
         """(run,) mean loss of each run on its own examples."""
+        if self.regression:  # outputs and labels have the same shape: no reshaping
+            return self._loss_of(outputs, labels, reduction="none").flatten(1).mean(1)
         n_runs = labels.shape[0]
         per_example = self._loss_of(outputs.flatten(0, 1), labels.flatten(), reduction="none")
         return per_example.view(n_runs, -1).mean(1)
@@ -194,7 +200,7 @@ class EnsembleTrainer:
         skips vmap altogether, so a lone run computes exactly what a plain module would."""
         with torch.enable_grad():
             if self.solo is not None and params is self.params:
-                leaves = dict(self.solo.named_parameters())
+                leaves = self._solo_leaves
                 outputs = self.solo(inputs[0]).unsqueeze(0)
             else:
                 leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
@@ -248,10 +254,11 @@ class EnsembleTrainer:
             return self.params, self.buffers
         return ({k: v[rows] for k, v in self.params.items()}, {k: v[rows] for k, v in self.buffers.items()})
 
-    def _gradients(self, inputs, labels, active: torch.Tensor):
+    def _gradients(self, inputs, labels, active: torch.Tensor, everyone: bool | None = None):
         """Gradients, losses and logits of the active runs only, so that stopped, aborted and diverged runs
-        cost no compute; the others get zero gradients, NaN losses and zero logits (never used)."""
-        if bool(active.all()):
+        cost no compute; the others get zero gradients, NaN losses and zero logits (never used). `everyone`
+        says that every run is active, when the caller already knows."""
+        if everyone if everyone is not None else bool(active.all()):
             return self._grad_step(self.params, self.buffers, inputs, labels)
         rows = active.nonzero().squeeze(1)
         params, buffers = self._rows(rows)
@@ -266,17 +273,18 @@ class EnsembleTrainer:
         return grads, (_scattered(losses, rows, n_runs), logits)
 
     # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
-    def _update(self, grads, step: int, active: torch.Tensor) -> None:
+    def _update(self, grads, step: int, active: torch.Tensor, everyone: bool | None = None) -> None:
+        everyone = bool(active.all()) if everyone is None else everyone
         if self.any_linf_penalty:
             grads = self._with_linf_penalty(grads)
         if self.optimizer.kind == "sgd":
-            self._sgd(grads, active)
+            self._sgd(grads, active, everyone)
         elif self.optimizer.kind == "normalized_gd":
             norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
             scale = 1 / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-            self._sgd({k: g * _per_run(scale, g) for k, g in grads.items()}, active)
+            self._sgd({k: g * _per_run(scale, g) for k, g in grads.items()}, active, everyone)
         else:
-            self._adamw(grads, step, active)
+            self._adamw(grads, step, active, everyone)
 
     def _with_linf_penalty(self, grads):
         """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
@@ -298,22 +306,19 @@ class EnsembleTrainer:
                          + _per_run(penalty, param) * at_max * param.detach().sign())
         return out
 
-    def _sgd(self, grads, active: torch.Tensor) -> None:
-        everyone = bool(active.all())
+    def _sgd(self, grads, active: torch.Tensor, everyone: bool) -> None:
         for name, param in self.params.items():
-            run_lr = _per_run(self.lr, param)
-            decay = 1 - run_lr * _per_run(self.weight_decay, param)
+            run_lr, decay = self._sgd_factors[name]
             if everyone:  # in place: nothing to keep aside for stopped runs
-                param.mul_(decay).sub_(run_lr * grads[name])
+                param.mul_(decay).addcmul_(run_lr, grads[name], value=-1)
                 continue
             new_param = param * decay - run_lr * grads[name]
             param.copy_(torch.where(_per_run(active, param), new_param, param))
 
-    def _adamw(self, grads, step: int, active: torch.Tensor) -> None:
+    def _adamw(self, grads, step: int, active: torch.Tensor, everyone: bool) -> None:
         beta1, beta2 = self.optimizer.betas
         warmup = self.optimizer.warmup_steps
         warming = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        everyone = bool(active.all())
         if everyone and self.shared_rates is not None:
             return self._fused_adamw(grads, step, warming)
         lr = self.lr * warming
@@ -401,6 +406,13 @@ class EnsembleTrainer:
                 "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since,
                 "aborted_at": aborted_at}
 
+    def _active_runs(self, diverged_at: torch.Tensor, stopped_at: np.ndarray,
+                     aborted_at: np.ndarray) -> tuple[torch.Tensor, bool]:
+        """The (run,) mask of runs that still train, and whether that is every run."""
+        stopped = torch.as_tensor((stopped_at != NOT_REACHED) | (aborted_at != NOT_REACHED), device=self.device)
+        active = (diverged_at == NOT_REACHED) & ~stopped
+        return active, bool(active.all())
+
     def _early_abort(self, step: int, metrics, aborted_at: np.ndarray) -> np.ndarray:
         """At the end of the predictor's window, stop the runs it says will not grok."""
         abort = self.train.early_abort
@@ -436,19 +448,27 @@ class EnsembleTrainer:
         bar = tqdm(total=total, initial=start, disable=not progress, unit="step", mininterval=2.0,
                    desc=f"{n_runs} runs")
         step = start
+        # Which runs still train changes only at a logged step (early stop), at the early-abort window or when a
+        # loss turns non-finite, so the mask is rebuilt only then: per-step bookkeeping is what a tiny model's
+        # step time is made of.
+        refresh = True
         while step <= total:
-            aborted_at = self._early_abort(step, metrics, aborted_at)
-            stopped = torch.as_tensor((stopped_at != NOT_REACHED) | (aborted_at != NOT_REACHED), device=self.device)
-            active = (diverged_at == NOT_REACHED) & ~stopped
-            if not bool(active.any()):
+            if self.train.early_abort.enabled and step == self.train.early_abort.window:
+                aborted_at, refresh = self._early_abort(step, metrics, aborted_at), True
+            if refresh:
+                active, everyone = self._active_runs(diverged_at, stopped_at, aborted_at)
+                refresh = False
+            if not everyone and not bool(active.any()):
                 break
             losses = logits = None
             if step < total:
                 inputs, labels = self._batch(step)
-                grads, (losses, logits) = self._gradients(inputs, labels, active)
-                newly = active & ~torch.isfinite(losses)
-                diverged_at = torch.where(newly, step, diverged_at)
-                active = active & ~newly
+                grads, (losses, logits) = self._gradients(inputs, labels, active, everyone)
+                # one check while all is well; the per-run bookkeeping only when some loss is not finite
+                if not (everyone and math.isfinite(losses.sum().item())):
+                    newly = active & ~torch.isfinite(losses)
+                    diverged_at = torch.where(newly, step, diverged_at)
+                    active, everyone = active & ~newly, everyone and not bool(newly.any())
             if step in log_index:
                 column = log_index[step]
                 if self.full_batch and losses is not None:
@@ -482,8 +502,9 @@ class EnsembleTrainer:
                                    | (aborted_at != NOT_REACHED))
                 if everything_done.all():
                     break
+                refresh = early.enabled  # runs stopped at this step still take its update
             if step < total:
-                self._update(grads, step, active)
+                self._update(grads, step, active, everyone)
                 done_steps += 1
                 bar.update(1)
             step += 1
