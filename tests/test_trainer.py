@@ -141,6 +141,27 @@ def test_early_stop_is_recorded():
         assert not np.isnan(test_acc[result.steps <= stop]).any()
 
 
+def test_runs_that_keep_training_are_unaffected_by_others_stopping():
+    threshold, patience = 1e-6, 10
+    train = {**tiny_spec()["train"], "early_stop": {"enabled": True, "test_acc": threshold, "patience": patience}}
+    runs = [r for r in tiny_runs(train=train) if r.optimizer.weight_decay == 0.1]
+    trainer = EnsembleTrainer(runs, datasets_for(runs))
+    stopping = trainer.run(progress=False)
+    free = [r.__class__(**{**r.__dict__, "train": r.train.model_copy(update={
+        "early_stop": r.train.early_stop.model_copy(update={"enabled": False})})}) for r in runs]
+    unstopped = EnsembleTrainer(free, datasets_for(free))
+    everything = unstopped.run(progress=False)
+    stopped = stopping.stopped_at != NOT_REACHED
+    assert stopped.any() and not stopped.all()  # one run stops, the other goes on
+    for k in range(len(runs)):
+        logged = ~np.isnan(stopping.metrics["train_loss"][k])
+        np.testing.assert_allclose(stopping.metrics["train_loss"][k][logged],
+                                   everything.metrics["train_loss"][k][logged], rtol=1e-6)
+        if stopped[k]:  # frozen since its stop, so behind the run that went on
+            assert not torch.equal(trainer.params[next(iter(trainer.params))][k],
+                                   unstopped.params[next(iter(unstopped.params))][k])
+
+
 @pytest.mark.parametrize("kind", [{"kind": "nanda_transformer", "d_model": 8, "n_heads": 2, "d_mlp": 16},
                                   {"kind": "power_transformer", "d_model": 8, "n_heads": 2, "n_layers": 2}])
 def test_transformers_train_under_vmap(kind):
