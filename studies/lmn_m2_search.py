@@ -1,7 +1,7 @@
 """Search over the unverified LMN choices for check M2 of `lmn_compression`, on development seeds.
 
-    python benchmarks/lmn_m2_search.py train OUT.pkl [--weight-decay 0.2] [--steps 10000]
-    python benchmarks/lmn_m2_search.py score OUT.pkl hid:train:100,emb:all:100 [--every 200]
+    python studies/lmn_m2_search.py train OUT.pkl [--weight-decay 0.2] [--steps 10000]
+    python studies/lmn_m2_search.py score OUT.pkl hid:train:100,emb:all:100 [--every 200]
 
 `train` trains the default scale's addition runs of the development seeds in one group, exactly as the spec
 says except that the LMN probe is replaced by one that keeps every run's parameters every 100 steps. `score`

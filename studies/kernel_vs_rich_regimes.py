@@ -1,7 +1,7 @@
 """Scan kernel_vs_rich regimes on development seeds: what K2 reads (t_fit, scale-free eNTK drift at t_fit and
 its largest value after) with t_gen and final test accuracy, per run, without the workflow.
 
-    python benchmarks/kernel_vs_rich_regimes.py '{"seeds": [0, 1, 2], "default": {"train": {"steps": 6000},
+    python studies/kernel_vs_rich_regimes.py '{"seeds": [0, 1, 2], "default": {"train": {"steps": 6000},
         "sweep": [{"task.prime": [23], "model.init_scale": [1.5, 2.0], "optimizer.lr": [3.0, 10.0]}]}}'
 
 The JSON is merged into the spec's `default` scale (and `seeds` replaces the development seeds); verdict seeds

@@ -4,7 +4,7 @@ network (neuron i: W[i, a] = cos(2π k_i a/p + φ_i), W[i, p + b] = cos(2π k_i 
 V[c, i] = cos(2π k_i c/p + φ_i + ψ_i)), its readout scaled to ‖V‖² = vscale² ‖W‖²/2 (vscale 1: the balance
 gradient flow keeps, ‖W‖²/2 − ‖V‖² conserved, once the norm has grown far past its initial value).
 
-    python benchmarks/kernel_vs_rich_drift_ceiling.py
+    python studies/kernel_vs_rich_drift_ceiling.py
 
 Prints one line per prime and width. The drift is a function of the parameters' direction only (Θ is
 4-homogeneous in θ), so these distances are what K2's "≥ 0.5 after the fit" asks the trained net to exceed.
