@@ -4,11 +4,13 @@ the init scale."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.kernel_vs_rich import TimeParams, event_times, first_measured, is_regression
+from grokrepro.claims.kernel_vs_rich import DriftParams, InitGapParams, event_times, first_measured, is_regression
 from grokrepro.figures.common import plt, sns
 from grokrepro.metrics import measured
 from grokrepro.metrics.sizes import final_values
@@ -16,9 +18,14 @@ from grokrepro.metrics.sizes import final_values
 FIGURES = ("rich_vs_kernel", "ntk_drift", "gap_vs_init_scale")
 
 
-# t_fit and t_gen as the checks define them by default (the shipped spec keeps the defaults; a verdict does not
-# carry its checks' params)
-TIMES = TimeParams()
+def _check_params(curves: xr.Dataset, kind: str, params_class):
+    """A check's params as set by the spec that made these curves (its JSON is in their attributes), so that
+    the lines drawn are the thresholds the verdict used; the defaults where the spec sets none."""
+    for check in json.loads(curves.attrs.get("spec_json", "{}")).get("checks", []):
+        if check.get("kind") == kind:
+            given = check.get("params") or {}
+            return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
+    return params_class()
 
 
 def _largest_init(curves: xr.Dataset) -> xr.Dataset:
@@ -63,10 +70,14 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
         axis.plot(steps, run["test_acc"].values, color="tab:red", label="test acc")
     drift_steps, drift = measured(runs, "ntk_drift", k)
     axis.plot(drift_steps, drift, color="black", label="eNTK drift (scale-free)")
-    t_fit, _ = event_times(runs.isel(run=[k]), TIMES)
+    params = _check_params(curves, "ntk_moves_after_fit", DriftParams)
+    t_fit, _ = event_times(runs.isel(run=[k]), params)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
-    axis.axhline(0.1, color="black", linestyle="--", linewidth=0.8, label="K2: drift at t_fit <= 0.1")
+    axis.axhline(params.max_drift_at_fit, color="black", linestyle="--", linewidth=0.8,
+                 label=f"K2: drift at t_fit <= {params.max_drift_at_fit:g}")
+    axis.axhline(params.min_drift_after, color="black", linestyle="-.", linewidth=0.8,
+                 label=f"K2: drift after t_fit >= {params.min_drift_after:g}")
     axis.set_xscale("symlog", linthresh=10)
     axis.set(xlim=(0, steps.max()), xlabel="step (linear below 10, log above)", ylim=(-0.02, 1.42),
              title=f"p = {int(run['prime'].values)}, init scale {float(run['init_scale'].values):g}, "
@@ -79,7 +90,7 @@ def gap_vs_init_scale(curves: xr.Dataset, verdict: dict):
     primes, counts = np.unique(curves["prime"].values, return_counts=True)
     # the prime swept over init scales (the one with the most runs)
     runs = curves.isel(run=np.nonzero(curves["prime"].values == primes[np.argmax(counts)])[0])
-    t_fit, t_gen = event_times(runs, TIMES)
+    t_fit, t_gen = event_times(runs, _check_params(curves, "smaller_init_shrinks_gap", InitGapParams))
     budget = float(runs["step"].values.max())
     gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), t_gen - t_fit, np.nan)
     table = pd.DataFrame({"init scale": runs["init_scale"].values.astype(float), "t_gen - t_fit": gap,
