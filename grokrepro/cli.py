@@ -90,6 +90,10 @@ def cmd_train(args) -> int:
     attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
              "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance(result.device)}
     write_atomic(group_dataset(result, runs, attrs), args.out)
+    if args.checkpoint:  # the group's file is complete: nothing left to resume
+        from grokrepro.train.checkpoint import discard
+
+        discard(args.checkpoint)
     print(f"{args.group}: {len(runs)} runs, {result.steps_per_second:.1f} steps/s, "
           f"{result.wall_seconds:.1f} s on {result.device}", file=sys.stderr)
     return 0

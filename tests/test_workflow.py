@@ -41,6 +41,9 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
 
     assert sorted(p.name for p in (workflow_dir / "paper/grokking").glob("*.png")) == [
         "accuracy_curves.png", "early_abort.png", "time_to_generalise.png"]
+    # finished jobs leave no checkpoint behind, so a forced rerun trains instead of resuming at the last step
+    assert list((workflow_dir / "results/smoke").glob("*/runs/*.nc"))
+    assert not list((workflow_dir / "results/smoke").glob("*/checkpoints/*.pt*"))
     html = (workflow_dir / "paper/report.html").read_text()
     assert "data:image/png;base64," in html
     for claim in CLAIMS:

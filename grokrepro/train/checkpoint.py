@@ -25,6 +25,13 @@ def previous(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + ".prev")
 
 
+def discard(path: Path) -> None:
+    """Remove a finished job's checkpoints. They exist to resume a killed job; left behind, a forced rerun
+    (`snakemake --forceall`, or after a code change) would resume at the last step instead of training."""
+    for candidate in (Path(path), previous(path)):
+        candidate.unlink(missing_ok=True)
+
+
 def load_latest(path: Path, expected_runs: list[str]) -> dict | None:
     """The newest readable checkpoint of these runs, else None. Unreadable files are reported, not fatal."""
     for candidate in (Path(path), previous(path)):
