@@ -90,7 +90,8 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
     if params.axis not in runs.coords:
         return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
     t_fit, t_gen = fit_and_generalise(runs, params)
-    delay = np.where(np.isfinite(t_fit), t_gen - t_fit, np.inf)
+    with np.errstate(invalid="ignore"):  # inf - inf where a run never fit: replaced by inf just below
+        delay = np.where(np.isfinite(t_fit), t_gen - t_fit, np.inf)
     values, seeds, delays = seed_table(runs, params.axis, delay)
     fits = seed_table(runs, params.axis, t_fit)[2]
     # columns from most data to least
