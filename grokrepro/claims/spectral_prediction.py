@@ -11,7 +11,6 @@ that never does is a non-grokking run, whatever it might have done later).
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 import numpy as np
@@ -226,12 +225,6 @@ def prediction_window_is_early(curves: xr.Dataset, spec_check, params: WindowPar
         interval=list(interval(draws)), seed_fraction=float(np.mean(per_seed)),
         support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
         where=dict(spec_check.where)))
-
-
-def spec_check_params(curves: xr.Dataset, kind: str) -> dict | None:
-    """The params of the first check of this kind in the spec the curves were merged under (for figures)."""
-    spec = json.loads(curves.attrs.get("spec_json", "{}"))
-    return next((c["params"] for c in spec.get("checks", []) if c["kind"] == kind), None)
 
 
 # -- fixing the predictor on development runs ------------------------------------------------------------------

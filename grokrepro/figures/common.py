@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +15,13 @@ import seaborn as sns  # noqa: E402
 import xarray as xr  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="paper")
+
+
+def spec_check(curves: xr.Dataset, kind: str) -> dict | None:
+    """The first check of this kind in the spec that made these curves (its JSON is in their attributes), so
+    that a figure draws the thresholds and selections the verdict used; None if the spec has no such check."""
+    checks = json.loads(curves.attrs.get("spec_json", "{}")).get("checks", [])
+    return next((check for check in checks if check.get("kind") == kind), None)
 
 
 def long_table(curves: xr.Dataset, variables: list[str], by: list[str]) -> pd.DataFrame:

@@ -8,23 +8,20 @@ import xarray as xr
 
 from grokrepro.claims.early_abort import SavingsParams, trained_steps, twins
 from grokrepro.claims.verdict import select_runs
-from grokrepro.figures.common import plt
+from grokrepro.figures.common import plt, spec_check
 from grokrepro.metrics import first_step_reaching
 
 CHECK = "early_abort_savings"
 
 
 def early_abort(curves: xr.Dataset, verdict: dict):
-    import json
-
-    spec_checks = json.loads(curves.attrs.get("spec_json", "{}")).get("checks", [])
-    spec_check = next((c for c in spec_checks if c["kind"] == CHECK), None)
+    check = spec_check(curves, CHECK)
     figure, (curves_axis, bars_axis) = plt.subplots(1, 2, figsize=(11, 3.6))
-    if spec_check is None:
+    if check is None:
         curves_axis.text(0.5, 0.5, "no early-abort check in this spec", ha="center", transform=curves_axis.transAxes)
         return figure
-    params = SavingsParams(**spec_check["params"])
-    runs = select_runs(curves, spec_check["where"])
+    params = SavingsParams(**check["params"])
+    runs = select_runs(curves, check["where"])
     pairs = twins(runs, params) if params.variant_axis in runs.coords and "aborted_at" in runs else []
     if not pairs:
         curves_axis.text(0.5, 0.5, "no early-abort twins at this scale", ha="center",

@@ -4,14 +4,12 @@ the init scale."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from grokrepro.claims.kernel_vs_rich import DriftParams, InitGapParams, event_times, first_measured, is_regression
-from grokrepro.figures.common import plt, sns
+from grokrepro.figures.common import plt, sns, spec_check
 from grokrepro.metrics import measured
 from grokrepro.metrics.sizes import final_values
 
@@ -19,13 +17,9 @@ FIGURES = ("rich_vs_kernel", "ntk_drift", "gap_vs_init_scale")
 
 
 def _check_params(curves: xr.Dataset, kind: str, params_class):
-    """A check's params as set by the spec that made these curves (its JSON is in their attributes), so that
-    the lines drawn are the thresholds the verdict used; the defaults where the spec sets none."""
-    for check in json.loads(curves.attrs.get("spec_json", "{}")).get("checks", []):
-        if check.get("kind") == kind:
-            given = check.get("params") or {}
-            return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
-    return params_class()
+    """A check's params as the spec that made these curves sets them; the defaults where it sets none."""
+    given = (spec_check(curves, kind) or {}).get("params") or {}
+    return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
 
 
 def _largest_init(curves: xr.Dataset) -> xr.Dataset:

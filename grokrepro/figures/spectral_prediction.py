@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.spectral_prediction import (baseline_values, best_baseline, grokked, oriented_score,
-                                                  spec_check_params)
-from grokrepro.figures.common import plt, sns
+from grokrepro.claims.spectral_prediction import baseline_values, best_baseline, grokked, oriented_score
+from grokrepro.figures.common import plt, sns, spec_check
 from grokrepro.metrics.spectral import detrended, early_signal, spectrum
 from grokrepro.spec.schema import EarlyLossPredictor
 
@@ -19,20 +18,15 @@ CHECK = "early_oscillations_predict_grokking"
 
 
 def _setup(curves: xr.Dataset):
-    params = spec_check_params(curves, CHECK) or {}
+    check = spec_check(curves, CHECK) or {}
+    params = check.get("params") or {}
     predictor = EarlyLossPredictor(**params.get("predictor", {}))
     gen_acc = params.get("gen_acc", 0.95)
-    where = next((c["where"] for c in _checks(curves) if c["kind"] == CHECK), {})
+    where = check.get("where", {})
     from grokrepro.claims.verdict import healthy_runs, select_runs
 
     runs = healthy_runs(select_runs(curves, where))[0]
     return runs, predictor, gen_acc, params
-
-
-def _checks(curves):
-    import json
-
-    return json.loads(curves.attrs.get("spec_json", "{}")).get("checks", [])
 
 
 def _final(values: np.ndarray) -> np.ndarray:
