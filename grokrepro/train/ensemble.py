@@ -258,7 +258,8 @@ class EnsembleTrainer:
         """Gradients, losses and logits of the active runs only, so that stopped, aborted and diverged runs
         cost no compute; the others get zero gradients, NaN losses and zero logits (never used). `everyone`
         says that every run is active, when the caller already knows."""
-        if everyone if everyone is not None else bool(active.all()):
+        everyone = bool(active.all()) if everyone is None else everyone
+        if everyone:
             return self._grad_step(self.params, self.buffers, inputs, labels)
         rows = active.nonzero().squeeze(1)
         params, buffers = self._rows(rows)
