@@ -20,26 +20,20 @@ import numpy as np
 import torch
 import yaml
 
+from grokrepro.claims.kernel_vs_rich import DriftParams, drift_around_fit, event_times
 from grokrepro.metrics.curves import group_dataset
 from grokrepro.spec import expand_runs, load_spec, training_groups
+from grokrepro.spec.load import deep_merge
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "kernel_vs_rich.yaml"
 
 
-def _merge(into: dict, new: dict) -> None:
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
-        else:
-            into[key] = value
-
-
 def main(overrides: dict) -> None:
     torch.set_num_threads(1)
     raw = yaml.safe_load(SPEC.read_text())
-    _merge(raw["scales"]["default"], overrides.get("default", {}))
+    raw["scales"]["default"] = deep_merge(raw["scales"]["default"], overrides.get("default", {}))
     if "seeds" in overrides:
         raw["seeds"]["development"] = overrides["seeds"]
     with tempfile.TemporaryDirectory() as folder:
@@ -51,16 +45,13 @@ def main(overrides: dict) -> None:
         result = EnsembleTrainer(group, [make_dataset(r.task, r.split_seed) for r in group]).run(progress=False)
         curves, seconds = group_dataset(result, group, {}), time.time() - start
         steps = curves["step"].values
+        # t_fit, t_gen and the drift read exactly as K2 reads them (its default params)
+        fits, gens = event_times(curves, DriftParams())
         for k, run in enumerate(group):
-            train, test = curves["train_acc"].values[k], curves["test_acc"].values[k]
-            drift = curves["ntk_drift"].values[k]
+            t_fit, t_gen = fits[k], gens[k]
+            at_fit, largest = drift_around_fit(curves, k, t_fit)
+            test, drift = curves["test_acc"].values[k], curves["ntk_drift"].values[k]
             measured = np.isfinite(drift)
-            fit, gen = np.nonzero(train >= 0.99)[0], np.nonzero(test >= 0.95)[0]
-            t_fit = steps[fit[0]] if len(fit) else np.inf
-            t_gen = steps[gen[0]] if len(gen) else np.inf
-            after = measured & (steps >= t_fit)
-            at_fit = drift[after][0] if after.any() else np.nan
-            largest = drift[after].max() if after.any() else np.nan
             final = test[np.isfinite(test)][-1]
             print(f"{run.coords} seed {run.seed}: t_fit {t_fit:g}, t_gen {t_gen:g}, drift at fit {at_fit:.3f}, "
                   f"largest after {largest:.3f}, final test acc {final:.3f} (group {seconds:.0f} s)", flush=True)
