@@ -120,6 +120,35 @@ def test_c2_reads_generalisers_from_another_claim():
     assert generalisation_norm_flat(curves_from(memorisers()), check("x"), params, others={}).status == "inconclusive"
 
 
+def test_norm_figure_draws_the_generalisers_c2_reads(tmp_path):
+    """The norm-vs-size figure takes its generalisation-only networks where C2 does (another claim's curves,
+    found through the verdict's data), certified as C2 certifies them."""
+    import json
+
+    from grokrepro.figures.critical_dataset_size import norm_vs_size
+    from grokrepro.metrics.curves import COMPLETE
+
+    c2 = {"name": "C2", "kind": "generalisation_norm_flat_in_size", "statement": "s",
+          "params": {"generalisers_from": "ungrokking", "generalise": {"weight_decay": 1.0}}}
+    mine = curves_from(memorisers()).assign_attrs(spec_json=json.dumps({"checks": [c2]}))
+    other = curves_from(generalisers(norm=40.0) + generalisers(sizes=(400,), norm=90.0, share=0.5))
+    path = tmp_path / "results" / "ungrokking" / "curves.nc"
+    path.parent.mkdir(parents=True)
+    other.assign_attrs({COMPLETE: "yes"}).to_netcdf(path)
+
+    figure = norm_vs_size(mine, {"data": [str(path)], "checks": []})
+    axis = figure.axes[0]
+    labels = axis.get_legend_handles_labels()[1]
+    assert any(label.startswith("generalisation (certified") for label in labels)
+    level = next(line for line in axis.get_lines() if line.get_label() == "generalisation's norm (median)")
+    assert np.isclose(level.get_ydata()[0], 40.8)  # seeds' norms 40, 40.8, 41.6: the uncertified 90s left out
+    left_out = next(c for c in axis.collections if c.get_label() == "not certified (left out)")
+    assert np.allclose(left_out.get_offsets()[:, 1], [90.0, 91.8, 93.6])
+
+    missing = norm_vs_size(mine, {"data": [], "checks": []}).axes[0]
+    assert "generalisation-only networks not found" in [text.get_text() for text in missing.texts]
+
+
 def scratch_runs(boundary=1000.0, t_gen_of_size=lambda d: 1000 * (d / 1000 - 0.9) ** -1.5):
     rows = []
     for d in (800, 1050, 1200, 1500, 1800):

@@ -3,45 +3,90 @@ from-scratch runs' accuracy and time to generalise against size."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib import ticker
 
-from grokrepro.figures.common import plt, sns
+from grokrepro.claims.critical_dataset_size import GeneralisationParams, _generalised
+from grokrepro.claims.verdict import healthy_runs, select_runs
+from grokrepro.figures.common import plt, sns, spec_check
+from grokrepro.metrics.curves import read_complete
 from grokrepro.metrics import first_step_reaching
 from grokrepro.metrics.sizes import final_values
 
 FIGURES = ("norm_vs_size", "scratch_vs_size")
 
 
-def _labelled(curves: xr.Dataset) -> pd.DataFrame:
-    return pd.DataFrame({
-        "train_size": curves["train_size"].values.astype(float),
-        "labels": curves["labels"].values,
-        "seed": curves["seed"].values,
-        "norm": final_values(curves["param_norm"].values),
-        "test_acc": final_values(curves["test_acc"].values),
-        "fourier_share": final_values(curves["fourier_share"].values) if "fourier_share" in curves else np.nan,
-    })
+def _size_axis(axis, subs=(1, 2, 5)) -> None:
+    """Plain numbers at subs x 10^k on a log size axis (matplotlib's minor labels collide here)."""
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(ticker.LogLocator(subs=subs))
+    axis.xaxis.set_major_formatter(ticker.ScalarFormatter())
+    axis.xaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _final_norms(curves: xr.Dataset) -> pd.DataFrame:
+    return pd.DataFrame({"train_size": curves["train_size"].values.astype(float),
+                         "norm": final_values(curves["param_norm"].values)})
+
+
+def _c2_params(curves: xr.Dataset) -> GeneralisationParams:
+    """C2's parameters as the spec that made these curves set them (the defaults where it has no C2)."""
+    check = spec_check(curves, "generalisation_norm_flat_in_size")
+    return GeneralisationParams(**(check or {}).get("params", {}))
+
+
+def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParams) -> pd.DataFrame | None:
+    """The runs C2 reads as generalisation-only networks (this claim's own, or another claim's curves listed
+    in the verdict's data), each marked certified or not exactly as C2 marks it; None where they cannot be
+    found."""
+    source = curves
+    if params.generalisers_from != "self":
+        path = next((Path(p) for p in verdict.get("data", []) if Path(p).parent.name == params.generalisers_from),
+                    None)
+        if path is None or not path.is_file():
+            return None
+        source = read_complete(path)
+    runs = healthy_runs(select_runs(source, params.generalise))[0]
+    table = _final_norms(runs)
+    table["certified"] = _generalised(runs, params.gen_acc, params.min_fourier_share)
+    return table
 
 
 def norm_vs_size(curves: xr.Dataset, verdict: dict):
-    table = _labelled(curves)
-    table["circuit"] = np.where(table["labels"] == "random", "memorisation (random labels)",
-                                np.where(table["test_acc"] >= 0.95, "generalisation (true labels, grokked)",
-                                         "true labels, not generalised"))
+    params = _c2_params(curves)
+    memorisers = _final_norms(healthy_runs(select_runs(curves, params.memorise))[0])
+    memorisers["circuit"] = "memorisation (random labels)"
+    generalisers = _generalisers(curves, verdict, params)
+    certified = generalisers[generalisers["certified"]] if generalisers is not None else memorisers.iloc[:0]
+    certified = certified.assign(circuit=f"generalisation (certified: test acc >= {params.gen_acc:g}, "
+                                         f"Fourier share >= {params.min_fourier_share:g})")
     figure, axis = plt.subplots(figsize=(5.6, 3.8))
-    sns.lineplot(data=table, x="train_size", y="norm", hue="circuit", estimator="median", errorbar=("pi", 100),
-                 marker="o", ax=axis)
+    sns.lineplot(data=pd.concat([memorisers, certified]), x="train_size", y="norm", hue="circuit",
+                 estimator="median", errorbar=("pi", 100), marker="o", ax=axis)
+    if generalisers is None:
+        axis.text(0.98, 0.02, "generalisation-only networks not found", transform=axis.transAxes, ha="right",
+                  fontsize=7)
+    else:
+        left_out = generalisers[~generalisers["certified"]]
+        axis.scatter(left_out["train_size"], left_out["norm"], color="grey", marker="x", s=14, alpha=0.6,
+                     label="not certified (left out)")
+    if len(certified):
+        axis.axhline(float(np.median(certified["norm"])), color="tab:orange", linestyle=":",
+                     label="generalisation's norm (median)")
     crossing = next((c for c in verdict.get("checks", []) if c.get("name") == "C3"), None)
     if crossing and isinstance(crossing.get("value"), (int, float)):
         low, high = crossing.get("interval") or [None, None]
         axis.axvline(crossing["value"], color="black", linestyle="--", label=f"D_crit {crossing['value']:.0f}")
         if isinstance(low, (int, float)) and isinstance(high, (int, float)):
             axis.axvspan(low, high, color="grey", alpha=0.2, label="interval over seeds")
-    axis.set(xscale="log", xlabel="training pairs D (log)", ylabel="parameter norm at the end",
+    _size_axis(axis)
+    axis.set(xlabel="training pairs D (log)", ylabel="parameter norm at the end",
              title="Norm each circuit settles at under weight decay")
-    axis.legend(fontsize=7)
+    axis.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return figure
 
 
@@ -57,10 +102,12 @@ def scratch_vs_size(curves: xr.Dataset, verdict: dict):
     sns.lineplot(data=table, x="train_size", y="final test acc", estimator="median", errorbar=("pi", 100),
                  marker="o", ax=left)
     left.axhline(0.5, color="grey", linestyle=":")
-    left.set(xscale="log", xlabel="training pairs D (log)", title="From scratch: final test accuracy")
+    _size_axis(left, subs=(1, 1.2, 1.5, 2))
+    left.set(xlabel="training pairs D (log)", title="From scratch: final test accuracy")
     sns.scatterplot(data=table, x="train_size", y="t_gen", style="censored", markers={False: "o", True: "^"},
                     ax=right)
-    right.set(xscale="log", yscale="log", xlabel="training pairs D (log)", ylabel="t_gen (test acc >= 0.95)",
+    _size_axis(right, subs=(1, 1.2, 1.5, 2))
+    right.set(yscale="log", xlabel="training pairs D (log)", ylabel="t_gen (test acc >= 0.95)",
               title="Time to generalise (triangles: censored at budget)")
     figure.tight_layout()
     return figure
