@@ -107,7 +107,8 @@ def cmd_metrics(args) -> int:
     attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
              "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance()}
     attrs.pop("device")
-    write_atomic(merge_groups(args.groups, attrs), args.out)
+    sweep_coords = {run.run_id: run.coords for run in expand_runs(spec, args.seed_set)}
+    write_atomic(merge_groups(args.groups, attrs, sweep_coords), args.out)
     return 0
 
 

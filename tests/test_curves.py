@@ -49,6 +49,25 @@ def test_merge_keeps_hyperparameters_as_run_coordinates(tmp_path, trained):
     assert merged.attrs["training_seconds"] > 0
 
 
+def test_merge_gives_groups_trained_before_an_axis_was_swept_its_coordinate(tmp_path, trained):
+    """A spec that starts sweeping train.steps (same value for the old grids) keeps their run ids, so their
+    group files are reused without the new 'steps' coordinate; the merge takes every run's sweep coordinates
+    from the spec it merges for."""
+    paths = []
+    for k, (result, runs) in enumerate(trained):
+        paths.append(tmp_path / f"g{k}.nc")
+        dataset = group_dataset(result, runs, {})
+        write_atomic(dataset.assign_coords(steps=("run", [7] * len(runs))) if k else dataset, paths[-1])
+    with pytest.raises(ValueError, match="steps"):
+        merge_groups(paths, {})
+    sweep_coords = {run.run_id: {**run.coords, "steps": 7} for _, runs in trained for run in runs}
+    merged = merge_groups(paths, {}, sweep_coords)
+    assert list(merged["steps"].values) == [7] * 4
+    assert sorted(set(merged["weight_decay"].values)) == [0.1, 1.0]
+    with pytest.raises(ValueError, match="not runs of the spec"):
+        merge_groups(paths, {}, {run.run_id: run.coords for run in trained[0][1]})
+
+
 def test_incomplete_files_are_refused(tmp_path, trained):
     result, runs = trained[0]
     dataset = group_dataset(result, runs, {})

@@ -96,12 +96,27 @@ TRAINING_PROVENANCE = ("spec_sha256", "git_commit", "git_dirty", "versions", "de
                        "wall_seconds", "steps_per_second")
 
 
+def _with_sweep_coords(group: xr.Dataset, sweep_coords: dict[str, dict] | None) -> xr.Dataset:
+    if not sweep_coords:
+        return group
+    runs = [str(run) for run in group["run"].values]
+    missing = [run for run in runs if run not in sweep_coords]
+    if missing:
+        raise ValueError(f"runs {missing} of a group file are not runs of the spec being merged for")
+    axes = sorted({axis for run in runs for axis in sweep_coords[run]})
+    return group.assign_coords({axis: ("run", np.array([sweep_coords[run][axis] for run in runs])) for axis in axes})
+
+
 def _per_run(groups: list[xr.Dataset], values: list) -> np.ndarray:
     return np.concatenate([[value] * g.sizes["run"] for value, g in zip(values, groups)])
 
 
-def merge_groups(paths: list[str | Path], attrs: dict) -> xr.Dataset:
-    groups = [read_complete(p) for p in paths]
+def merge_groups(paths: list[str | Path], attrs: dict, sweep_coords: dict[str, dict] | None = None) -> xr.Dataset:
+    """Group files as one Dataset over all their runs. `sweep_coords` (run id -> sweep axis -> value, from the
+    spec being merged for) sets the sweep coordinates of every run: a group trained before an axis was swept
+    (say train.steps, added to every grid when one grid needed a longer budget) keeps its run ids and its file,
+    but lacks that coordinate."""
+    groups = [_with_sweep_coords(read_complete(p), sweep_coords) for p in paths]
     merged = xr.concat(groups, dim="run", join="outer", combine_attrs="drop",
                        data_vars="minimal", coords="minimal", compat="override")
     names = [Path(p).stem for p in paths]
