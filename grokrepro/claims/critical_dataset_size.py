@@ -83,7 +83,7 @@ def _judged_if_converged(result: CheckResult, unconverged: list[str]) -> CheckRe
     return judged(result)
 
 
-def _generalised(runs: xr.Dataset, gen_acc: float, min_share: float) -> np.ndarray:
+def certified_generalisers(runs: xr.Dataset, gen_acc: float, min_share: float) -> np.ndarray:
     """Runs that end generalised, with logits certified to lie in the Fourier subspace."""
     acc = final_values(runs["test_acc"].values)
     share = final_values(runs["fourier_share"].values) if "fourier_share" in runs else np.full(len(acc), np.nan)
@@ -135,7 +135,7 @@ def generalisation_norm_flat(curves: xr.Dataset, spec_check, params: Generalisat
     if source is None:
         return inconclusive(spec_check, threshold, f"no curves of claim {params.generalisers_from!r} were given")
     selected, n_diverged = healthy_runs(select_runs(source, params.generalise))
-    generalised = _generalised(selected, params.gen_acc, params.min_fourier_share)
+    generalised = certified_generalisers(selected, params.gen_acc, params.min_fourier_share)
     runs = selected.isel(run=np.nonzero(generalised)[0])
     memorisers = healthy_runs(select_runs(curves, {**spec_check.where, **params.memorise}))[0]
     sizes, seeds, norms = _final_table(runs, "param_norm", params.axis)
@@ -180,7 +180,7 @@ def critical_sizes(curves: xr.Dataset, generalisers: xr.Dataset, params) -> tupl
     of certified generalising runs). Returns (seeds, D_crit per seed, generalisation's norm)."""
     memorisers = healthy_runs(select_runs(curves, params.memorise))[0]
     generalisers = healthy_runs(select_runs(generalisers, params.generalise))[0]
-    certified = _generalised(generalisers, params.gen_acc, params.min_fourier_share)
+    certified = certified_generalisers(generalisers, params.gen_acc, params.min_fourier_share)
     gen_norm = float(np.median(final_values(generalisers["param_norm"].values)[certified])) \
         if certified.any() else np.nan
     sizes, seeds, norms = _final_table(memorisers, "param_norm", params.axis)

@@ -10,11 +10,11 @@ import pandas as pd
 import xarray as xr
 from matplotlib import ticker
 
-from grokrepro.claims.critical_dataset_size import GeneralisationParams, _generalised
+from grokrepro.claims.critical_dataset_size import GeneralisationParams, certified_generalisers
 from grokrepro.claims.verdict import healthy_runs, select_runs
 from grokrepro.figures.common import plt, sns, spec_check
-from grokrepro.metrics.curves import read_complete
 from grokrepro.metrics import first_step_reaching
+from grokrepro.metrics.curves import read_complete
 from grokrepro.metrics.sizes import final_values
 
 FIGURES = ("norm_vs_size", "scratch_vs_size")
@@ -52,7 +52,7 @@ def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParam
         source = read_complete(path)
     runs = healthy_runs(select_runs(source, params.generalise))[0]
     table = _final_norms(runs)
-    table["certified"] = _generalised(runs, params.gen_acc, params.min_fourier_share)
+    table["certified"] = certified_generalisers(runs, params.gen_acc, params.min_fourier_share)
     return table
 
 
