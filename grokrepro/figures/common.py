@@ -24,6 +24,13 @@ def spec_check(curves: xr.Dataset, kind: str) -> dict | None:
     return next((check for check in checks if check.get("kind") == kind), None)
 
 
+def spec_check_params(curves: xr.Dataset, kind: str, params_class):
+    """A check's params as the spec that made these curves sets them, read as `params_class` (fields it lacks
+    are dropped: a figure may read only part of a check's params); the defaults where the spec sets none."""
+    given = (spec_check(curves, kind) or {}).get("params") or {}
+    return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
+
+
 def long_table(curves: xr.Dataset, variables: list[str], by: list[str]) -> pd.DataFrame:
     """(run, step) variables as a tidy table with the run coordinates `by` as columns."""
     frame = curves[variables].to_dataframe()[variables].reset_index()

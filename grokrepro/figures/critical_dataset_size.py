@@ -12,7 +12,7 @@ from matplotlib import ticker
 
 from grokrepro.claims.critical_dataset_size import GeneralisationParams, certified_generalisers
 from grokrepro.claims.verdict import healthy_runs, select_runs
-from grokrepro.figures.common import plt, sns, spec_check
+from grokrepro.figures.common import plt, sns, spec_check_params
 from grokrepro.metrics import first_step_reaching
 from grokrepro.metrics.curves import read_complete
 from grokrepro.metrics.sizes import final_values
@@ -33,12 +33,6 @@ def _final_norms(curves: xr.Dataset) -> pd.DataFrame:
                          "norm": final_values(curves["param_norm"].values)})
 
 
-def _c2_params(curves: xr.Dataset) -> GeneralisationParams:
-    """C2's parameters as the spec that made these curves set them (the defaults where it has no C2)."""
-    check = spec_check(curves, "generalisation_norm_flat_in_size")
-    return GeneralisationParams(**(check or {}).get("params", {}))
-
-
 def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParams) -> pd.DataFrame | None:
     """The runs C2 reads as generalisation-only networks (this claim's own, or another claim's curves listed
     in the verdict's data), each marked certified or not exactly as C2 marks it; None where they cannot be
@@ -57,7 +51,7 @@ def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParam
 
 
 def norm_vs_size(curves: xr.Dataset, verdict: dict):
-    params = _c2_params(curves)
+    params = spec_check_params(curves, "generalisation_norm_flat_in_size", GeneralisationParams)
     memorisers = _final_norms(healthy_runs(select_runs(curves, params.memorise))[0])
     memorisers["circuit"] = "memorisation (random labels)"
     generalisers = _generalisers(curves, verdict, params)

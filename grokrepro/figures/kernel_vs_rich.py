@@ -9,17 +9,11 @@ import pandas as pd
 import xarray as xr
 
 from grokrepro.claims.kernel_vs_rich import DriftParams, InitGapParams, event_times, first_measured, is_regression
-from grokrepro.figures.common import plt, sns, spec_check
+from grokrepro.figures.common import plt, sns, spec_check_params
 from grokrepro.metrics import measured
 from grokrepro.metrics.sizes import final_values
 
 FIGURES = ("rich_vs_kernel", "ntk_drift", "gap_vs_init_scale")
-
-
-def _check_params(curves: xr.Dataset, kind: str, params_class):
-    """A check's params as the spec that made these curves sets them; the defaults where it sets none."""
-    given = (spec_check(curves, kind) or {}).get("params") or {}
-    return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
 
 
 def _largest_init(curves: xr.Dataset) -> xr.Dataset:
@@ -64,7 +58,7 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
         axis.plot(steps, run["test_acc"].values, color="tab:red", label="test acc")
     drift_steps, drift = measured(runs, "ntk_drift", k)
     axis.plot(drift_steps, drift, color="black", label="eNTK drift (scale-free)")
-    params = _check_params(curves, "ntk_moves_after_fit", DriftParams)
+    params = spec_check_params(curves, "ntk_moves_after_fit", DriftParams)
     t_fit, _ = event_times(runs.isel(run=[k]), params)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
@@ -84,7 +78,7 @@ def gap_vs_init_scale(curves: xr.Dataset, verdict: dict):
     primes, counts = np.unique(curves["prime"].values, return_counts=True)
     # the prime swept over init scales (the one with the most runs)
     runs = curves.isel(run=np.nonzero(curves["prime"].values == primes[np.argmax(counts)])[0])
-    t_fit, t_gen = event_times(runs, _check_params(curves, "smaller_init_shrinks_gap", InitGapParams))
+    t_fit, t_gen = event_times(runs, spec_check_params(curves, "smaller_init_shrinks_gap", InitGapParams))
     budget = float(runs["step"].values.max())
     gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), t_gen - t_fit, np.nan)
     table = pd.DataFrame({"init scale": runs["init_scale"].values.astype(float), "t_gen - t_fit": gap,
