@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
-from grokrepro.claims.verdict import AmbiguousRunsError, decide, downgraded_for_divergence, select_runs
+from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
+                                      with_controls)
 from grokrepro.metrics.curves import read_complete
 from grokrepro.provenance import git_commit
 from grokrepro.spec import SpecError
@@ -53,11 +54,19 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         extra = {"others": others} if kind.reads_other_claims else {}
         try:
             result = kind.function(curves, spec_check, params, **extra)
+            controls = []
+            for control in spec_check.control:
+                # The same check function on the control's runs: its where and params merged over the check's.
+                on_control = spec_check.model_copy(update={"where": {**spec_check.where, **control.where}})
+                control_params = kind.params_model.model_validate({**spec_check.params, **control.params})
+                controls.append((dict(on_control.where), control.why,
+                                 kind.function(curves, on_control, control_params, **extra)))
         except AmbiguousRunsError as error:
             raise SpecError(f"{spec.claim} (scale {spec.scale}): field 'checks.{index}.where' = "
                             f"{dict(spec_check.where)}: {error}") from None
         selected = select_runs(curves, spec_check.where)
-        results.append(downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum())))
+        result = downgraded_for_divergence(result, int((selected["diverged_at"].values >= 0).sum()))
+        results.append(with_controls(result, controls))
         if spec_check.counts_for_verdict:
             counted.append(results[-1])
     commit, dirty = git_commit()
@@ -72,7 +81,8 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
-        "checks": [{**r.as_json(), "counts_for_verdict": c.counts_for_verdict} for r, c in zip(results, spec.checks)],
+        "checks": [{**r.as_json(), "kind": c.kind, "params": c.params, "counts_for_verdict": c.counts_for_verdict}
+                   for r, c in zip(results, spec.checks)],
         "data": [str(curves_path), *(str(p) for p in other_curves.values())],
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),

@@ -15,6 +15,8 @@ import numpy as np
 import xarray as xr
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
+# A check that passes on its own runs and on its control too: it cannot tell the effect from its absence.
+NOT_DISCRIMINATING = "not_discriminating"
 # A failure counts as beyond the uncertainty when at most this share of seed resamples would pass.
 SUPPORT_FOR_FAILURE = 0.025
 
@@ -33,6 +35,8 @@ class CheckResult:
     n_runs: int = 0
     detail: str = ""
     where: dict = field(default_factory=dict)
+    # Per control (see with_controls): {where, value, passed, status, detail, why}; one dict for one control.
+    control: dict | list | None = None
 
     def as_json(self) -> dict:
         def clean(x):
@@ -63,6 +67,33 @@ def judged(result: CheckResult) -> CheckResult:
 def inconclusive(check, threshold, why: str, n_runs: int = 0) -> CheckResult:
     return CheckResult(check.name, check.statement, None, threshold, False, INCONCLUSIVE,
                        n_runs=n_runs, detail=why, where=dict(check.where))
+
+
+def with_controls(result: CheckResult, controls: list[tuple[dict, str, CheckResult]]) -> CheckResult:
+    """Judge a check against its controls: (where, why, result on the control's runs) for each.
+
+    A control must fail. One that passes makes the check `not_discriminating` (so the claim is at best
+    inconclusive); one that could not be computed leaves a passing check unproven, so inconclusive."""
+    if not controls:
+        return result
+    records = [{"where": where, "value": c.value, "threshold": c.threshold, "passed": bool(c.passed),
+                "status": c.status, "seed_fraction": c.seed_fraction, "interval": c.interval,
+                "detail": c.detail, "why": why} for where, why, c in controls]
+    result.control = records[0] if len(records) == 1 else records
+    passing = [r for r in records if r["passed"]]
+    uncomputed = [r for r in records if not r["passed"] and r["value"] is None]
+    if passing:
+        if result.status == PASS:
+            result.status, result.passed = NOT_DISCRIMINATING, False
+            result.detail += (f"; not discriminating: it passes on its control {passing[0]['where']} too "
+                              f"(value {passing[0]['value']}), where it must fail")
+        else:
+            result.detail += f"; its control {passing[0]['where']} passes too"
+    elif uncomputed and result.status == PASS:
+        result.status, result.passed = INCONCLUSIVE, False
+        result.detail += (f"; inconclusive: its control {uncomputed[0]['where']} could not be computed "
+                          f"({uncomputed[0]['detail']})")
+    return result
 
 
 def decide(results: list[CheckResult]) -> str:

@@ -54,6 +54,8 @@ def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None)
     environment = Environment(loader=PackageLoader("grokrepro.report"),
                               autoescape=select_autoescape(["html", "j2"]))
     environment.filters["fmt"] = _fmt
+    # A check's control is one mapping or a list of them (see claims.verdict.with_controls).
+    environment.filters["as_list"] = lambda v: [] if v is None else (v if isinstance(v, list) else [v])
     html = environment.get_template("report.html.j2").render(sections=sections)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

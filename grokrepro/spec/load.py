@@ -6,6 +6,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -180,7 +181,11 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     sweep = block.sweep if block.sweep is not None else spec_file.sweep
     as_list = isinstance(sweep, list)
     sweep = sweep if as_list else [sweep]
-    _check_sweep(path, where, sweep, as_list)
+    checks = [_scale_check(c.model_dump(), block) for c in spec_file.checks]
+    # A control's own sweep points are run with the claim's others (once, if they repeat a grid's).
+    control_grids = [c["sweep"] for check in checks for c in check["control"] if c.get("sweep")]
+    sweep = [*sweep, *(g for g in control_grids if g not in sweep)]
+    _check_sweep(path, where, sweep, as_list or bool(control_grids))
     data = dict(
         claim=spec_file.claim,
         paper=spec_file.paper,
@@ -189,7 +194,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         differs_from_paper=block.differs_from_paper,
         sweep=sweep,
         uses_claims=spec_file.uses_claims,
-        checks=[_scale_check(c.model_dump(), block) for c in spec_file.checks],
+        checks=checks,
         **merged,
     )
     try:
@@ -221,7 +226,9 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
     override = block.checks.get(check["name"])
     if override is None:
         return check
-    return {**check, "where": {**check["where"], **override.where}, "params": {**check["params"], **override.params}}
+    controls = check["control"] if override.control is None else override.control
+    return {**check, "where": {**check["where"], **override.where}, "params": {**check["params"], **override.params},
+            "control": controls}
 
 
 def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
@@ -252,6 +259,8 @@ def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:
     from grokrepro.claims.registry import CHECKS
 
     axes = {axis.partition(".")[2] or axis for axis in resolved.sweep[0]}
+    points = [dict(axis_coordinate(axis, value) for axis, value in point.items())
+              for point in sweep_points(resolved.sweep)]
     for index, check in enumerate(resolved.checks):
         field = f"checks.{index}"
         if check.kind not in CHECKS:
@@ -259,16 +268,46 @@ def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:
                 f"{path}{where}: field '{field}.kind' = {check.kind!r}: unknown check; known checks: "
                 f"{sorted(CHECKS)}"
             )
-        unknown_axes = sorted(set(check.where) - axes)
-        if unknown_axes:
-            raise SpecError(
-                f"{path}{where}: field '{field}.where' = {check.where!r}: {unknown_axes} are not sweep axes "
-                f"of this scale ({sorted(axes)})"
-            )
-        try:
-            CHECKS[check.kind].params_model.model_validate(check.params)
-        except ValidationError as error:
-            raise _format_validation(path, error, f"{where}, {field}.params") from None
+        selections = [(f"{field}.where", check.where, check.params)]
+        selections += [(f"{field}.control.{k}.where", {**check.where, **control.where},
+                        {**check.params, **control.params}) for k, control in enumerate(check.control)]
+        for name, selection, params in selections:
+            unknown_axes = sorted(set(selection) - axes)
+            if unknown_axes:
+                raise SpecError(
+                    f"{path}{where}: field '{name}' = {selection!r}: {unknown_axes} are not sweep axes "
+                    f"of this scale ({sorted(axes)})"
+                )
+            dead = _dead_selection(selection, points)
+            if dead:
+                axis, value = dead
+                raise SpecError(
+                    f"{path}{where}: check {check.name!r}, field '{name}' = {selection!r}: no run of this scale's "
+                    f"sweep has {axis} = {value!r} together with the rest of the selection "
+                    f"(values swept: {sorted({p[axis] for p in points if axis in p}, key=str)})"
+                )
+            try:
+                CHECKS[check.kind].params_model.model_validate(params)
+            except ValidationError as error:
+                raise _format_validation(path, error, f"{where}, {name.removesuffix('.where')}.params") from None
+
+
+def _dead_selection(selection: dict, points: list[dict]) -> tuple[str, Any] | None:
+    """The first (axis, value) of `selection` after which no sweep point matches it all, or None."""
+    remaining = points
+    for axis, wanted in selection.items():
+        remaining = [p for p in remaining if _same_value(p.get(axis), wanted)]
+        if not remaining:
+            return axis, wanted
+    return None
+
+
+def _same_value(value: Any, wanted: Any) -> bool:
+    # As select_runs compares coordinates: numbers with a relative tolerance, anything else exactly.
+    numbers = (int, float)
+    if isinstance(value, numbers) and isinstance(wanted, numbers) and not isinstance(value, bool):
+        return math.isclose(float(value), float(wanted), rel_tol=1e-9, abs_tol=0)
+    return value == wanted
 
 
 def load_spec(path: str | Path, scale: str = "default") -> ResolvedSpec:

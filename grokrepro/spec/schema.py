@@ -301,12 +301,19 @@ class Seeds(Strict):
     # Seeds used to choose settings by hand or by search; never used for a verdict.
     development: list[int] = Field(default_factory=list)
     verdict: list[int] = Field(min_length=1)
+    # Seeds an earlier verdict was computed on. A revised check is judged on seeds never run before, so a seed
+    # listed here can never again be a verdict seed (it may still be looked at as a development seed).
+    retired: list[int] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _disjoint(self):
         shared = sorted(set(self.development) & set(self.verdict))
         if shared:
             raise ValueError(f"verdict seeds must be fresh, but {shared} are also development seeds")
+        reused = sorted(set(self.retired) & set(self.verdict))
+        if reused:
+            raise ValueError(f"verdict seeds must be fresh, but {reused} are retired: an earlier verdict was "
+                             "computed on them")
         if len(set(self.verdict)) != len(self.verdict):
             raise ValueError("verdict seeds repeat")
         return self
@@ -322,6 +329,20 @@ class WarmStart(Strict):
     train: dict[str, Any] = Field(default_factory=dict)
 
 
+class Control(Strict):
+    """Runs on which a check must *not* hold. The check is computed on them exactly as on its own runs, with
+    this `where` merged over the check's and these `params` over the check's; if it passes there too, it
+    cannot tell the paper's effect from its absence and is `not_discriminating`."""
+
+    where: dict[str, Any] = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    # Sweep points the control needs that the check's grids lack (one grid over the same axes), run with
+    # the claim's other runs.
+    sweep: Optional[dict[str, list[Any]]] = None
+    # Why the check must fail here, in one sentence for the report.
+    why: str = ""
+
+
 class Check(Strict):
     name: str = Field(min_length=1)
     kind: str = Field(min_length=1)
@@ -331,6 +352,13 @@ class Check(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     # False for a check beyond the paper (e.g. a demonstration of early abort): reported, not part of the verdict.
     counts_for_verdict: bool = True
+    # One control, or several (each must fail).
+    control: list[Control] = Field(default_factory=list)
+
+    @field_validator("control", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, dict) else value
 
 
 class ScaleBlock(Strict):
@@ -352,6 +380,13 @@ class ScaleBlock(Strict):
 class CheckOverride(Strict):
     where: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
+    # Replaces the check's controls at this scale (one mapping or a list; [] for none).
+    control: Optional[list[dict[str, Any]]] = None
+
+    @field_validator("control", mode="before")
+    @classmethod
+    def _one_or_many(cls, value):
+        return [value] if isinstance(value, dict) else value
 
 
 ScaleBlock.model_rebuild()
