@@ -9,7 +9,6 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/metrics.smk"
 include: "rules/figures.smk"

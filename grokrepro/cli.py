@@ -1,9 +1,11 @@
-"""`grokrepro validate | list | data | train | metrics | verdict | figures | report`: what the rules call."""
+"""`grokrepro validate | list | data | train | metrics | verdict | figures | archive | report`: what the rules call
+(and `archive`, which a person calls)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,19 +47,36 @@ def cmd_list(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from grokrepro.tasks import make_dataset
-
     spec = load_spec(args.spec, args.scale)
     runs = expand_runs(spec, args.seed_set)
     wanted = {r.dataset_id: r for r in runs + warm_start_runs(runs)}
     if args.dataset not in wanted:
         raise SpecError(f"{args.spec}: no dataset {args.dataset} at scale {args.scale}")
-    run = wanted[args.dataset]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.stem + ".partial.npz")
-    make_dataset(run.task, run.split_seed).save(partial)
-    partial.replace(args.out)
+    _write_dataset(wanted[args.dataset], args.out)
     return 0
+
+
+def _write_dataset(run, out: Path) -> None:
+    from grokrepro.tasks import make_dataset
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process: two training jobs that need the same dataset may both write it; the last one wins,
+    # and both wrote the same bytes.
+    partial = out.with_name(f"{out.stem}.{os.getpid()}.partial.npz")
+    make_dataset(run.task, run.split_seed).save(partial)
+    partial.replace(out)
+
+
+def _datasets(runs, data_dir: Path):
+    """The runs' datasets, made here on first use and kept in `data_dir` (a dataset is far cheaper to make than
+    the process a job of its own would start)."""
+    from grokrepro.tasks import Dataset
+
+    for run in runs:
+        path = data_dir / f"{run.dataset_id}.npz"
+        if not path.is_file():
+            _write_dataset(run, path)
+    return [Dataset.load(data_dir / f"{run.dataset_id}.npz") for run in runs]
 
 
 def cmd_train(args) -> int:
@@ -65,7 +84,6 @@ def cmd_train(args) -> int:
 
     from grokrepro.metrics.curves import group_dataset, write_atomic
     from grokrepro.provenance import provenance
-    from grokrepro.tasks import Dataset
     from grokrepro.train import EnsembleTrainer
 
     torch.set_num_threads(args.threads)
@@ -75,7 +93,7 @@ def cmd_train(args) -> int:
     if args.group not in groups:
         raise SpecError(f"{args.spec}: no training group {args.group} at scale {args.scale}")
     runs = groups[args.group]
-    datasets = [Dataset.load(args.data_dir / f"{r.dataset_id}.npz") for r in runs]
+    datasets = _datasets(runs, args.data_dir)
     initial = None
     if runs[0].warm_start is not None:
         from grokrepro.train.warm_start import initial_params
@@ -146,6 +164,20 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_archive(args) -> int:
+    from grokrepro.archive import write_archive
+    from grokrepro.spec.discover import discover_specs
+
+    suffix = "" if args.seed_set == "verdict" else f"-{args.seed_set}"
+    results = Path(args.results) / f"{args.scale}{suffix}"
+    manifest = write_archive(results, args.out, discover_specs(Path("specs")))
+    total = sum(f["bytes"] for f in manifest["files"].values())
+    print(f"{args.out}: {len(manifest['files'])} files of {len(manifest['claims'])} claims, {total / 1e6:.1f} MB, "
+          f"each with its sha256; rebuild with: snakemake -c2 paper/all --config scale={args.scale} "
+          f"restore={args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grokrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -201,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="draw just this figure")
     p.set_defaults(handler=cmd_figures)
 
+    p = commands.add_parser("archive", help="pack a scale's trained curves, verdicts and provenance into one file")
+    p.add_argument("--scale", default="default", help="smoke | default | paper")
+    p.add_argument("--seed-set", default="verdict", choices=["verdict", "development"])
+    p.add_argument("--results", default="results", help="the workflow's results directory")
+    p.add_argument("--out", type=Path, required=True, help="the archive to write (.tar.gz)")
+    p.set_defaults(handler=cmd_archive)
+
     p = commands.add_parser("report", help="write the self-contained HTML audit report")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--summary", type=Path, help="also write a one-line-per-claim verdict summary here")
@@ -210,12 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from grokrepro.archive import ArchiveError
     from grokrepro.metrics.curves import IncompleteResultError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (SpecError, IncompleteResultError, FileNotFoundError) as error:
+    except (SpecError, IncompleteResultError, FileNotFoundError, ArchiveError) as error:
         print(f"grokrepro: error: {error}", file=sys.stderr)
         return 2
 

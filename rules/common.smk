@@ -1,10 +1,11 @@
 import sys
 from pathlib import Path
 
+from grokrepro.archive import ArchiveError, restore_archive
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_resources
-from grokrepro.figures import figure_names
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
+from grokrepro.spec.discover import check_used_claims, discover_specs
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
@@ -18,15 +19,28 @@ TORCH_THREADS = int(config["torch_threads"])
 # Either way, jobs call `python -m grokrepro.cli`, which imports the grokrepro of the workflow's own directory.
 CONDA_ENV = "../envs/grokrepro.yaml"
 
-SPECS = {name: f"specs/{name}.yaml" for name in CLAIMS if Path(f"specs/{name}.yaml").is_file()}
-NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]
-
-# A bad spec stops the workflow here, before any job starts, with the message naming file and field.
+# Every specs/*.yaml is a claim of the workflow, and so is every file of --config specs=a.yaml,b.yaml: the
+# eight papers' claims are specs that ship, a researcher's own experiment is one more file. A claim's name is
+# its spec's `claim` field. A bad spec stops the workflow here, before any job starts, with the message naming
+# file and field.
 try:
+    SPECS = discover_specs(Path("specs"), config.get("specs") or "")
     RESOLVED = {name: load_spec(path, SCALE) for name, path in SPECS.items()}
+    check_used_claims(SPECS, RESOLVED)
 except SpecError as error:
     sys.stderr.write(f"grokrepro: invalid spec, nothing was run.\n{error}\n")
     sys.exit(1)
+# --config restore=<archive>: the archive's trained files are put back (after checking every sha256) before the
+# DAG is planned, so the workflow rebuilds curves, verdicts, figures and the report without training a step.
+if config.get("restore"):
+    try:
+        restored = restore_archive(Path(config["restore"]), Path(RESULTS))
+    except ArchiveError as error:
+        sys.stderr.write(f"grokrepro: archive refused, nothing was run.\n{error}\n")
+        sys.exit(1)
+    sys.stderr.write(f"grokrepro: restored {len(restored)} trained files from {config['restore']}\n")
+# The papers' claims that have no spec yet: listed in the report as not implemented, never as reproduced.
+NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]
 
 RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
@@ -38,22 +52,10 @@ wildcard_constraints:
     claim="|".join(SPECS) or "no-claim",
     missing="|".join(NOT_IMPLEMENTED) or "no-claim",
     group=r"g[0-9a-f]+",
-    dataset=r"d[0-9a-f]+",
-    figure=r"[a-z0-9_]+",
 
 
 def group_files(wildcards):
     return [f"{RESULTS}/{wildcards.claim}/runs/{group}.nc" for group in GROUPS[wildcards.claim]]
-
-
-def group_data(wildcards):
-    runs = GROUPS[wildcards.claim][wildcards.group]
-    return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
-
-
-def warm_group_data(wildcards):
-    runs = WARM_GROUPS[wildcards.claim][wildcards.group]
-    return sorted({f"{RESULTS}/{wildcards.claim}/data/{run.dataset_id}.npz" for run in runs})
 
 
 def parent_weights(wildcards):
@@ -64,10 +66,6 @@ def parent_weights(wildcards):
         for group, runs in WARM_GROUPS[wildcards.claim].items()
         if parents & {run.run_id for run in runs}
     )
-
-
-def claim_figures(wildcards):
-    return [f"{RESULTS}/{wildcards.claim}/figures/{name}.png" for name in figure_names(wildcards.claim)]
 
 
 def train_resource(name):

@@ -1,16 +1,17 @@
-rule figure:
+rule figures:
+    """All of a claim's figures in one job: the generic ones every spec gets and its claim module's own."""
     input:
         spec=lambda wildcards: SPECS[wildcards.claim],
         curves=f"{RESULTS}/{{claim}}/curves.nc",
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
     output:
-        report(f"{RESULTS}/{{claim}}/figures/{{figure}}.png", category="{claim}"),
+        report(directory(f"{RESULTS}/{{claim}}/figures"), patterns=["{figure}.png"], category="{claim}"),
     log:
-        f"{LOGS}/{{claim}}/figures/{{figure}}.log",
+        f"{LOGS}/{{claim}}/figures.log",
     conda:
         CONDA_ENV
     params:
         scale=SCALE,
     shell:
         "python -m grokrepro.cli figures {input.spec} --scale {params.scale} --curves {input.curves} "
-        "--verdict {input.verdict} --only {wildcards.figure} --outdir $(dirname {output}) > {log} 2>&1"
+        "--verdict {input.verdict} --outdir {output} > {log} 2>&1"

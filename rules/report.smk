@@ -8,7 +8,7 @@ rule publish:
     """paper/<claim>/: the claim's verdict.json and figures, as the audit report reads them."""
     input:
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
-        figures=claim_figures,
+        figures=f"{RESULTS}/{{claim}}/figures",
     output:
         directory(f"{PAPER}/{{claim}}"),
     log:
@@ -16,7 +16,7 @@ rule publish:
     conda:
         CONDA_ENV
     shell:
-        "(mkdir -p {output} && cp {input.verdict} {input.figures} {output}/) > {log} 2>&1"
+        "(mkdir -p {output} && cp {input.verdict} {input.figures}/*.png {output}/) > {log} 2>&1"
 
 
 rule report:

@@ -1,8 +1,8 @@
 rule train:
     input:
         # Not the spec file: outputs are named by content hashes of the run configurations, so a changed
-        # configuration trains new groups, while an edited check threshold retrains nothing.
-        data=group_data,
+        # configuration trains new groups, while an edited check threshold retrains nothing. The datasets are
+        # made by the training job itself (cached under data/): a job of their own costs more than they do.
         weights=parent_weights,
     output:
         f"{RESULTS}/{{claim}}/runs/{{group}}.nc",
@@ -33,8 +33,6 @@ rule train:
 
 rule train_warm_start:
     """The parents of warm-started runs, trained first; their final weights are what the children start from."""
-    input:
-        data=warm_group_data,
     output:
         curves=f"{RESULTS}/{{claim}}/warm/{{group}}.nc",
         weights=f"{RESULTS}/{{claim}}/warm/{{group}}.weights.pt",

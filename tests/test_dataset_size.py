@@ -109,9 +109,17 @@ def test_children_start_from_their_parents_final_weights(tmp_path):
         initial_params(children, [])
 
 
-def test_uses_claims_must_name_other_known_claims(tmp_path):
-    for bad in (["no_such_claim"], ["tiny"]):
-        raw = tiny_spec(uses_claims=bad)
-        with pytest.raises(SpecError, match="uses_claims"):
-            load_spec(write_spec(tmp_path, raw))
-    assert load_spec(write_spec(tmp_path, tiny_spec(uses_claims=["ungrokking"]))).uses_claims == ["ungrokking"]
+def test_uses_claims_must_name_other_claims_the_workflow_has(tmp_path):
+    from grokrepro.spec.discover import check_used_claims, discover_specs
+
+    with pytest.raises(SpecError, match="uses_claims"):
+        load_spec(write_spec(tmp_path, tiny_spec(uses_claims=["tiny"])))  # its own curves
+    path = write_spec(tmp_path, tiny_spec(uses_claims=["no_such_claim"]))
+    specs = discover_specs(tmp_path)
+    with pytest.raises(SpecError, match=r"tiny.yaml: field 'uses_claims'.*\['no_such_claim'\] have no spec"):
+        check_used_claims(specs, {"tiny": load_spec(path)})
+    write_spec(tmp_path, {**tiny_spec(), "claim": "ungrokking"}, name="other.yaml")
+    write_spec(tmp_path, tiny_spec(uses_claims=["ungrokking"]))
+    specs = discover_specs(tmp_path)
+    check_used_claims(specs, {name: load_spec(p) for name, p in specs.items()})
+    assert load_spec(specs["tiny"]).uses_claims == ["ungrokking"]

@@ -20,6 +20,8 @@ from grokrepro.metrics.curves import IncompleteResultError, read_complete, write
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from helpers import tiny_spec, write_spec
 
+pytestmark = pytest.mark.workflow
+
 
 def cli(*arguments, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "grokrepro.cli", *map(str, arguments)],

@@ -300,7 +300,7 @@ def test_figures_draw_from_curves_and_verdict(tmp_path):
     verdict = {"checks": [{"name": "L1", "where": {"n_train": 100}, "params": {"relative_threshold": 0.1}},
                           {"name": "L2", "where": {"alpha": 1.0, "n_train": 100}},
                           {"name": "L4", "where": {"alpha": 1.0}}]}
-    assert figure_names("lazy_to_rich") == figures.FIGURES
+    assert figure_names("lazy_to_rich")[:len(figures.FIGURES)] == figures.FIGURES
     for name in figures.FIGURES:
         save(figures.DRAW[name](curves, verdict), tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000

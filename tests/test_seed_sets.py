@@ -3,11 +3,15 @@
 import json
 import subprocess
 
+import pytest
+
 from conftest import ROOT
 from grokrepro.cli import main
 from grokrepro.metrics.curves import write_atomic
 from grokrepro.report import write_report
 from helpers import synthetic_curves
+
+pytestmark = pytest.mark.workflow
 
 
 def verdict_for(tmp_path, *seed_set):

@@ -4,8 +4,12 @@ import re
 import subprocess
 import tomllib
 
+import pytest
 import yaml
+
 from conftest import ROOT
+
+pytestmark = pytest.mark.workflow
 
 
 def test_snakefiles_are_formatted():

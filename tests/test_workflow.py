@@ -10,6 +10,9 @@ import xarray as xr
 from conftest import copy_workflow
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.figures import figure_names, generic
+
+pytestmark = pytest.mark.workflow
 
 
 def snakemake(directory, *arguments):
@@ -31,16 +34,20 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     assert verdict["n_aborted"] == 2
     spectral = json.loads((workflow_dir / "paper/spectral_prediction/verdict.json").read_text())
     assert [c["name"] for c in spectral["checks"]] == ["P1", "P2"]
-    assert sorted(p.name for p in (workflow_dir / "paper/spectral_prediction").glob("*.png")) == [
-        "early_curves.png", "grid_heatmaps.png", "roc_curve.png"]
+    assert sorted(p.stem for p in (workflow_dir / "paper/spectral_prediction").glob("*.png")) == sorted(
+        figure_names("spectral_prediction"))
     for check in verdict["checks"]:
         assert {"name", "statement", "value", "threshold", "passed"} <= set(check)
     with xr.open_dataset(workflow_dir / verdict["data"][0]) as curves:
         assert curves["test_acc"].dims == ("run", "step")
         assert "spec_json" in curves.attrs and "versions" in curves.attrs
 
-    assert sorted(p.name for p in (workflow_dir / "paper/grokking").glob("*.png")) == [
-        "accuracy_curves.png", "early_abort.png", "time_to_generalise.png"]
+    drawn = sorted(p.stem for p in (workflow_dir / "paper/grokking").glob("*.png"))
+    assert drawn == sorted(figure_names("grokking"))
+    assert {"accuracy_curves", "early_abort", "time_to_generalise"} <= set(drawn) and set(generic.FIGURES) <= set(drawn)
+    # a claim's figures are one job, and no job makes a dataset on its own
+    logs = workflow_dir / "logs/smoke/grokking"
+    assert (logs / "figures.log").is_file() and not (logs / "data").exists()
     # finished jobs leave no checkpoint behind, so a forced rerun trains instead of resuming at the last step
     assert list((workflow_dir / "results/smoke").glob("*/runs/*.nc"))
     assert not list((workflow_dir / "results/smoke").glob("*/checkpoints/*.pt*"))

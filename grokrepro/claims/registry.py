@@ -28,18 +28,15 @@ def check(kind: str, params_model: type[BaseModel], reads_other_claims: bool = F
 
 
 def _load_claim_modules() -> None:
-    # Importing the claim modules fills CHECKS.
-    from grokrepro.claims import (  # noqa: F401
-        critical_dataset_size,
-        early_abort,
-        grokking,
-        kernel_vs_rich,
-        lazy_to_rich,
-        lmn_compression,
-        semi_grokking,
-        spectral_prediction,
-        ungrokking,
-    )
+    """Import every module of grokrepro.claims: each registers its check kinds as it is imported, so a new
+    check module is found by being there."""
+    import importlib
+    import pkgutil
+
+    import grokrepro.claims as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"grokrepro.claims.{module.name}")
 
 
 _load_claim_modules()

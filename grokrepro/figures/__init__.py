@@ -1,44 +1,57 @@
-"""Per-claim figures, drawn from saved curves and verdicts only (never by training)."""
+"""Figures, drawn from saved curves and verdicts only (never by training).
+
+Every claim gets the generic figures (grokrepro.figures.generic); a claim whose name is also a module here
+(grokrepro/figures/<claim>.py, with FIGURES and DRAW) gets that module's figures besides. Nothing to register:
+a user's spec draws its figures with no code change, and a claim module is found by its name.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
+from types import ModuleType
 
-from grokrepro.figures import (
-    critical_dataset_size,
-    grokking,
-    kernel_vs_rich,
-    lazy_to_rich,
-    lmn_compression,
-    semi_grokking,
-    spectral_prediction,
-    ungrokking,
-)
+from grokrepro.figures import generic
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
 
-CLAIM_FIGURES = {
-    "grokking": grokking,
-    "lazy_to_rich": lazy_to_rich,
-    "lmn_compression": lmn_compression,
-    "critical_dataset_size": critical_dataset_size,
-    "ungrokking": ungrokking,
-    "semi_grokking": semi_grokking,
-    "spectral_prediction": spectral_prediction,
-    "kernel_vs_rich": kernel_vs_rich,
-}
+# Modules here that are helpers, not a claim's figures.
+_NOT_CLAIMS = {"common", "generic", "early_abort"}
+
+
+def claim_module(claim: str) -> ModuleType | None:
+    if claim in _NOT_CLAIMS:
+        return None
+    try:
+        module = importlib.import_module(f"grokrepro.figures.{claim}")
+    except ModuleNotFoundError as error:
+        if error.name != f"grokrepro.figures.{claim}":
+            raise  # the module exists but imports something missing: that is a bug to show, not to hide
+        return None
+    return module if hasattr(module, "FIGURES") and hasattr(module, "DRAW") else None
+
+
+def _drawers(claim: str) -> dict:
+    module = claim_module(claim)
+    own = {name: module.DRAW[name] for name in module.FIGURES} if module else {}
+    clashes = sorted(set(own) & set(generic.FIGURES))
+    if clashes:
+        raise ValueError(f"grokrepro.figures.{claim} names figures {clashes}, which the generic figures use")
+    return {**own, **generic.DRAW}
 
 
 def figure_names(claim: str) -> tuple[str, ...]:
-    return CLAIM_FIGURES[claim].FIGURES if claim in CLAIM_FIGURES else ()
+    """The claim module's figures first, then the generic ones."""
+    return tuple(_drawers(claim))
 
 
 def draw_figures(spec, curves_path, verdict_path, outdir, only: str | None = None) -> None:
-    module = CLAIM_FIGURES[spec.claim]
-    if only is not None and only not in module.FIGURES:
-        raise ValueError(f"{spec.claim} has no figure {only!r}; it has {list(module.FIGURES)}")
+    drawers = _drawers(spec.claim)
+    if only is not None and only not in drawers:
+        raise ValueError(f"{spec.claim} has no figure {only!r}; it has {list(drawers)}")
     curves = read_complete(curves_path)
     verdict = json.loads(Path(verdict_path).read_text())
-    for name in [only] if only else module.FIGURES:
-        save(module.DRAW[name](curves, verdict), Path(outdir) / f"{name}.png")
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    for name in [only] if only else drawers:
+        save(drawers[name](curves, verdict), Path(outdir) / f"{name}.png")
