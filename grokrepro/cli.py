@@ -178,6 +178,13 @@ def cmd_archive(args) -> int:
     return 0
 
 
+def cmd_checks(args) -> int:
+    from grokrepro.guide import check_kinds_markdown
+
+    print(check_kinds_markdown(Path("specs") if Path("specs").is_dir() else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grokrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results", help="the workflow's results directory")
     p.add_argument("--out", type=Path, required=True, help="the archive to write (.tar.gz)")
     p.set_defaults(handler=cmd_archive)
+
+    p = commands.add_parser("checks", help="list every check kind with its params (the README's guide)")
+    p.set_defaults(handler=cmd_checks)
 
     p = commands.add_parser("report", help="write the self-contained HTML audit report")
     p.add_argument("--out", type=Path, required=True)

@@ -1,0 +1,57 @@
+"""The list of check kinds in the README's spec guide, generated from the registry so that it cannot go stale:
+each kind with its module, what it checks, its params (type and default) and where the shipped specs use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grokrepro.claims.registry import CHECKS
+
+BEGIN, END = "<!-- check-kinds:begin (grokrepro checks --markdown) -->", "<!-- check-kinds:end -->"
+
+
+def _type_name(annotation) -> str:
+    name = getattr(annotation, "__name__", None) or str(annotation)
+    return name.replace("typing.", "").replace("NoneType", "None")
+
+
+def _default(field) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
+    return repr(round(value, 4) if isinstance(value, float) else value)
+
+
+def shipped_uses(specs_dir: Path) -> dict[str, list[str]]:
+    """kind -> ['specs/x.yaml N'], from the shipped specs' base sections."""
+    from grokrepro.spec.load import read_yaml
+
+    uses: dict[str, list[str]] = {}
+    for path in sorted(Path(specs_dir).glob("*.yaml")):
+        for check in read_yaml(path).get("checks", []):
+            uses.setdefault(check.get("kind"), []).append(f"`{path.stem}` {check.get('name')}")
+    return uses
+
+
+def check_kinds_markdown(specs_dir: Path | None = None) -> str:
+    uses = shipped_uses(specs_dir) if specs_dir else {}
+    lines = []
+    for kind in sorted(CHECKS):
+        entry = CHECKS[kind]
+        doc = " ".join((entry.function.__doc__ or "").split())
+        module = entry.function.__module__.rsplit(".", 1)[-1]
+        lines.append(f"- **`{kind}`** ({module}{'; reads other claims’ curves' if entry.reads_other_claims else ''})"
+                     + (f": {doc}" if doc else ""))
+        params = ", ".join(f"`{name}` ({_type_name(field.annotation)}, {_default(field)})"
+                           for name, field in entry.params_model.model_fields.items())
+        lines.append(f"  params: {params or 'none'}.")
+        if kind in uses:
+            lines.append(f"  Used by: {', '.join(uses[kind])}.")
+    return "\n".join(lines)
+
+
+def readme_section(readme: str) -> str | None:
+    """The generated block as it stands in the README text, or None without its markers."""
+    if BEGIN not in readme or END not in readme:
+        return None
+    return readme.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
