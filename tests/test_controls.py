@@ -111,3 +111,14 @@ def test_a_retired_seed_cannot_be_a_verdict_seed_again(tmp_path):
         load_spec(write_spec(tmp_path, raw))
     raw["seeds"] = {"development": [0, 2], "verdict": [3, 4], "retired": [1, 2]}
     assert load_spec(write_spec(tmp_path, raw)).seeds.verdict == [3, 4]
+
+
+def test_the_verdict_says_why_it_is_not_reproduced(tmp_path):
+    from grokrepro.claims.verdict import CheckResult, verdict_reason
+
+    passing = CheckResult("A", "s", 1.0, 0.5, True, "pass")
+    failing = CheckResult("B", "s", 0.1, 0.5, False, "fail", detail="the kernel has left its init before the fit; "
+                          "drift 0.4 at t_fit")
+    assert verdict_reason([passing, failing]) == "B fail: the kernel has left its init before the fit"
+    assert verdict_reason([passing]) == ""
+    assert verdict_on(tmp_path, t_gen_control=4000)["reason"].startswith("G1 not discriminating")

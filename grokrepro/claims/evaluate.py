@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
 from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
-                                      with_controls)
+                                      verdict_reason, with_controls)
 from grokrepro.metrics.curves import read_complete
 from grokrepro.provenance import git_commit
 from grokrepro.spec import SpecError
@@ -78,6 +78,8 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         # "development": the seeds the settings were chosen on, so not a verdict in the sense of CLAIMS.md
         "seed_set": seed_set,
         "verdict": decide(counted),
+        # In the checks' own words: why the verdict is not `reproduced` (empty when it is).
+        "reason": verdict_reason(counted),
         # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),

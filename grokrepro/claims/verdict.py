@@ -96,6 +96,18 @@ def with_controls(result: CheckResult, controls: list[tuple[dict, str, CheckResu
     return result
 
 
+def verdict_reason(results: list[CheckResult]) -> str:
+    """Why a claim is not reproduced, from its checks' own words: each counted check that did not pass, with
+    its status and the first clause of its detail (where a check function states why)."""
+    lines = []
+    for result in results:
+        if result.status == PASS:
+            continue
+        why = result.detail.split("; ")[0].strip() if result.detail else "no detail recorded"
+        lines.append(f"{result.name} {result.status.replace('_', ' ')}: {why}")
+    return "; ".join(lines)
+
+
 def decide(results: list[CheckResult]) -> str:
     if results and all(r.status == PASS for r in results):
         return "reproduced"
