@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def copy_workflow(directory):
     """A copy of the workflow (Snakefile, rules, specs, config, profiles, envs) in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
     for name in ("Snakefile", "rules", "specs", "config", "profiles", "envs"):
         source = ROOT / name
         if source.is_dir():
