@@ -7,7 +7,7 @@ from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
 
-BEGIN, END = "<!-- check-kinds:begin (grokrepro checks --markdown) -->", "<!-- check-kinds:end -->"
+BEGIN, END = "<!-- check-kinds:begin (grokrepro checks) -->", "<!-- check-kinds:end -->"
 
 
 def _type_name(annotation) -> str:

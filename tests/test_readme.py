@@ -18,3 +18,21 @@ def test_readme_opens_with_the_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci/run").read_text().splitlines()
     assert readme_commands()[1] in ci
+
+
+def test_the_readme_lists_every_check_kind_as_grokrepro_checks_prints_them():
+    from grokrepro.guide import check_kinds_markdown, readme_section
+
+    block = readme_section((ROOT / "README.md").read_text())
+    assert block is not None, "the README lost its check-kinds markers"
+    assert block == check_kinds_markdown(ROOT / "specs"), "README check kinds are stale: paste `grokrepro checks`"
+
+
+def test_the_readme_walkthrough_spec_validates(tmp_path):
+    from conftest import USER_SPEC
+    from grokrepro.spec import load_spec
+
+    path = tmp_path / "my_experiment.yaml"
+    path.write_text(USER_SPEC)
+    for scale in ("smoke", "default", "paper"):
+        assert load_spec(path, scale).claim == "my_experiment"
