@@ -84,13 +84,18 @@ def main() -> None:
     parser.add_argument("--scale", default="smoke")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--config", nargs="*", default=[], help="more --config items, e.g. scheduler choices")
+    parser.add_argument("--keep", type=Path, help="run in this new directory and keep it (paper/, results/, logs/)")
     args = parser.parse_args()
     targets = [f"paper/{c}" for c in args.claims] or ["paper/all"]
     startup = cli_startup_seconds()
     with tempfile.TemporaryDirectory() as scratch:
-        directory = copy_workflow(Path(scratch))
+        if args.keep:
+            args.keep.mkdir(parents=True)  # refuses an existing directory: its old outputs would skip training
+        directory = copy_workflow(args.keep or Path(scratch))
         wall, scheduler_cpu, log = run_workflow(directory, targets, args.cores, [f"scale={args.scale}", *args.config])
         training = training_seconds(directory)
+        if args.keep:
+            (directory / "snakemake.log").write_text(log)
     jobs = collections.Counter(re.findall(r"^(?:local)?rule (\w+):", log, flags=re.M))
     python_jobs = sum(n for rule, n in jobs.items() if rule != "publish")
     overhead = wall - training / args.cores
