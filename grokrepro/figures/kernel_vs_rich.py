@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.kernel_vs_rich import DriftParams, InitGapParams, event_times, first_measured, is_regression
+from grokrepro.claims.kernel_vs_rich import (DriftParams, InitGapParams, drift_around_fit, event_times, first_measured,
+                                            is_regression)
 from grokrepro.figures.common import plt, sns, spec_check_params
 from grokrepro.metrics import measured
 from grokrepro.metrics.sizes import final_values
@@ -59,13 +60,19 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
     drift_steps, drift = measured(runs, "ntk_drift", k)
     axis.plot(drift_steps, drift, color="black", label="eNTK drift (scale-free)")
     params = spec_check_params(curves, "ntk_moves_after_fit", DriftParams)
-    t_fit, _ = event_times(runs.isel(run=[k]), params)
+    t_fit, t_gen = event_times(runs.isel(run=[k]), params)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
-    axis.axhline(params.max_drift_at_fit, color="black", linestyle="--", linewidth=0.8,
-                 label=f"K2: drift at t_fit <= {params.max_drift_at_fit:g}")
-    axis.axhline(params.min_drift_after, color="black", linestyle="-.", linewidth=0.8,
-                 label=f"K2: drift after t_fit >= {params.min_drift_after:g}")
+    if np.isfinite(t_gen[0]):
+        axis.axvline(t_gen[0], color="grey", linestyle="--", linewidth=0.8, label="t_gen")
+    if "ntk_drift_ref" in runs:
+        reference = first_measured(runs["ntk_drift_ref"].values[[k]])[0]
+        axis.axhline(params.max_fit_to_reference * reference, color="black", linestyle="--", linewidth=0.8,
+                     label=f"K2: drift at t_fit < {params.max_fit_to_reference:g} D_ref (two independent inits)")
+    at_fit, _ = drift_around_fit(runs, k, t_fit[0], t_gen[0])
+    if np.isfinite(at_fit):
+        axis.axhline(params.min_growth_after * at_fit, color="black", linestyle="-.", linewidth=0.8,
+                     label=f"K2: largest drift up to t_gen >= {params.min_growth_after:g}x drift at t_fit")
     axis.set_xscale("symlog", linthresh=10)
     axis.set(xlim=(0, steps.max()), xlabel="step (linear below 10, log above)", ylim=(-0.02, 1.42),
              title=f"p = {int(run['prime'].values)}, init scale {float(run['init_scale'].values):g}, "
