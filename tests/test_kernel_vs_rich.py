@@ -395,3 +395,23 @@ def test_figures_draw_from_synthetic_curves(tmp_path):
     for name in FIGURES:
         save(DRAW[name](synthetic, {}), tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+def test_drift_figure_draws_k2s_runs_and_each_control_from_the_spec(tmp_path):
+    import json
+
+    from grokrepro.figures.common import save
+    from grokrepro.figures.kernel_vs_rich import DRAW
+
+    rows = grid(primes=(23, 47)) + grid(primes=(23,), inits=(30.0,), t_gen=np.inf) + \
+        grid(primes=(47,), inits=(0.1,), drift=kink(-100, start=0.0, end=0.6))
+    synthetic = curves(rows)
+    synthetic = synthetic.assign_coords(lr=("run", np.where(synthetic["init_scale"].values == 30.0, 1.0, 10.0)))
+    k2_check = {"name": "K2", "kind": "ntk_moves_after_fit", "where": {"init_scale": 1.0, "lr": 10.0}, "params": {},
+                "control": [{"where": {"init_scale": 30.0, "lr": 1.0, "prime": 23}, "why": "Lazy forever (x): y"},
+                            {"where": {"init_scale": 0.1, "prime": 47}, "why": "Immediately rich: z"}]}
+    synthetic.attrs["spec_json"] = json.dumps({"checks": [k2_check]})
+    figure = DRAW["ntk_drift"](synthetic, {})
+    assert [axis.get_title().split("\n")[0] for axis in figure.axes] == \
+        ["K2's runs", "control: Lazy forever", "control: Immediately rich"]
+    save(figure, tmp_path / "ntk_drift.png")
