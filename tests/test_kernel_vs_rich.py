@@ -333,6 +333,8 @@ def test_k3_passes_when_a_smaller_init_shrinks_the_gap():
     rows = gaps({1.0: 1000, 0.3: 400, 0.1: 100})
     result = smaller_init_shrinks_gap(curves(rows), check("smaller_init_shrinks_gap", {"prime": 47}), InitGapParams())
     assert result.passed and result.value == pytest.approx(0.1)
+    assert result.detail.startswith("the median gap t_gen - t_fit falls from 1000 to 100 steps as init_scale "
+                                    "shrinks 1 -> 0.1, a ratio of 0.10 against <= 0.5; ")
 
 
 def test_k3_passes_when_only_the_large_init_never_generalises():
@@ -347,6 +349,11 @@ def test_k3_fails_when_the_gap_does_not_shrink(gap_by_scale):
     result = smaller_init_shrinks_gap(curves(gaps(gap_by_scale)), check("smaller_init_shrinks_gap", {}),
                                       InitGapParams())
     assert not result.passed and result.status == "fail"
+    assert result.detail.split("; ")[0] in (
+        "the median gap t_gen - t_fit rises somewhere as init_scale shrinks",
+        "the smallest init_scale, 0.1, has a median run that never generalises",
+        "the median gap t_gen - t_fit falls from 400 to 380 steps as init_scale shrinks 1 -> 0.1, a ratio of 0.95 "
+        "against <= 0.5")
 
 
 def regression_curves(rich_ratio, kernel_ratio, primes=(23, 31, 47), seeds=(100, 101, 102)):

@@ -233,8 +233,17 @@ def smaller_init_shrinks_gap(curves: xr.Dataset, spec_check, params: InitGapPara
     value = ratio(everyone)
     draws = bootstrap(everyone, ratio)
     per_seed = np.mean([_gap_ratio(row) <= threshold for row in table])
-    detail = "; ".join(f"{params.axis} {s:g}: gaps " + ", ".join(_format(g) for g in table[:, j]) +
-                       f" (median {_format(np.median(table[:, j]))})" for j, s in enumerate(scales))
+    medians = np.median(table, axis=0)
+    if not np.isfinite(medians[0]):
+        summary = f"the smallest {params.axis}, {scales[0]:g}, has a median run that never generalises"
+    elif np.any(np.diff(medians) < 0):
+        summary = f"the median gap t_gen - t_fit rises somewhere as {params.axis} shrinks"
+    else:
+        summary = (f"the median gap t_gen - t_fit falls from {_format(medians[-1])} to {_format(medians[0])} steps "
+                   f"as {params.axis} shrinks {scales[-1]:g} -> {scales[0]:g}, a ratio of {value:.2f} against "
+                   f"<= {threshold:g}")
+    detail = summary + "; " + "; ".join(f"{params.axis} {s:g}: gaps " + ", ".join(_format(g) for g in table[:, j]) +
+                                        f" (median {_format(np.median(table[:, j]))})" for j, s in enumerate(scales))
     return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
                               interval=list(interval(draws)), seed_fraction=float(per_seed),
                               support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
