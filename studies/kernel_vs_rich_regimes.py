@@ -1,5 +1,5 @@
-"""Scan kernel_vs_rich regimes on development seeds: what K2 reads (t_fit, scale-free eNTK drift at t_fit and
-its largest value after) with t_gen and final test accuracy, per run, without the workflow.
+"""Scan kernel_vs_rich regimes on development seeds: what K2 reads (t_fit, scale-free eNTK drift at t_fit, D_ref
+and the drift's largest value up to t_gen) with t_gen and final test accuracy, per run, without the workflow.
 
     python studies/kernel_vs_rich_regimes.py '{"seeds": [0, 1, 2], "default": {"train": {"steps": 6000},
         "sweep": [{"task.prime": [23], "model.init_scale": [1.5, 2.0], "optimizer.lr": [3.0, 10.0]}]}}'
@@ -49,12 +49,13 @@ def main(overrides: dict) -> None:
         fits, gens = event_times(curves, DriftParams())
         for k, run in enumerate(group):
             t_fit, t_gen = fits[k], gens[k]
-            at_fit, largest = drift_around_fit(curves, k, t_fit)
+            at_fit, largest = drift_around_fit(curves, k, t_fit, t_gen)
+            reference = float(np.nanmax(curves["ntk_drift_ref"].values[k]))
             test, drift = curves["test_acc"].values[k], curves["ntk_drift"].values[k]
             measured = np.isfinite(drift)
             final = test[np.isfinite(test)][-1]
-            print(f"{run.coords} seed {run.seed}: t_fit {t_fit:g}, t_gen {t_gen:g}, drift at fit {at_fit:.3f}, "
-                  f"largest after {largest:.3f}, final test acc {final:.3f} (group {seconds:.0f} s)", flush=True)
+            print(f"{run.coords} seed {run.seed}: t_fit {t_fit:g}, t_gen {t_gen:g}, drift at fit {at_fit:.3f} "
+                  f"(D_ref {reference:.3f}, ratio {at_fit / reference:.2f}), largest up to t_gen {largest:.3f}, final test acc {final:.3f} (group {seconds:.0f} s)", flush=True)
             shown = list(zip(steps[measured], drift[measured]))
             print("   drift:", " ".join(f"{s:g}:{v:.2f}" for s, v in shown[::max(1, len(shown) // 25)]))
 

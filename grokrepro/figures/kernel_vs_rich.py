@@ -1,6 +1,6 @@
 """Figures for kernel_vs_rich: the rich network against kernel regression with its initial eNTK across primes,
-the eNTK's drift against the step with the accuracies of one run, and the fit-to-generalisation gap against
-the init scale."""
+the eNTK's drift against the step with the accuracies of one of K2's runs and of each of its controls (with the
+D_ref line the drift at t_fit must stay under), and the fit-to-generalisation gap against the init scale."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.kernel_vs_rich import DriftParams, InitGapParams, event_times, first_measured, is_regression
-from grokrepro.figures.common import plt, sns, spec_check_params
+from grokrepro.claims.kernel_vs_rich import (DriftParams, InitGapParams, drift_around_fit, event_times, first_measured,
+                                            is_regression)
+from grokrepro.claims.verdict import select_runs
+from grokrepro.figures.common import plt, sns, spec_check, spec_check_params
 from grokrepro.metrics import measured
 from grokrepro.metrics.sizes import final_values
 
@@ -21,8 +23,24 @@ def _largest_init(curves: xr.Dataset) -> xr.Dataset:
     return curves.isel(run=np.nonzero(curves["init_scale"].values == largest)[0])
 
 
+def _check_runs(curves: xr.Dataset, kind: str, where: dict | None = None) -> xr.Dataset:
+    """The runs a check (or, given `where`, one of its controls) is judged on; without the spec (synthetic
+    curves), the largest init scale's."""
+    found = spec_check(curves, kind)
+    if found is None and where is None:
+        return _largest_init(curves)
+    runs = select_runs(curves, {**((found or {}).get("where") or {}), **(where or {})})
+    return runs if runs.sizes["run"] else _largest_init(curves)
+
+
+def _controls(curves: xr.Dataset, kind: str) -> list[dict]:
+    found = spec_check(curves, kind) or {}
+    controls = found.get("control") or []
+    return [controls] if isinstance(controls, dict) else list(controls)
+
+
 def rich_vs_kernel(curves: xr.Dataset, verdict: dict):
-    runs = _largest_init(curves)
+    runs = _check_runs(curves, "rich_beats_kernel")
     metric = "test loss / zero predictor's" if is_regression(runs) else "test accuracy"
     if is_regression(runs):
         zero = first_measured(runs["zero_test_loss"].values)
@@ -43,11 +61,9 @@ def rich_vs_kernel(curves: xr.Dataset, verdict: dict):
     return figure
 
 
-def ntk_drift(curves: xr.Dataset, verdict: dict):
-    runs = _largest_init(curves)
+def _drift_panel(axis, runs: xr.Dataset, params: DriftParams, title: str) -> None:
     k = int(np.argmax(runs["prime"].values))  # the largest prime, first seed
     run = runs.isel(run=k)
-    figure, axis = plt.subplots(figsize=(5.6, 3.8))
     steps = run["step"].values
     if is_regression(runs):
         for name, colour in (("train_loss", "tab:blue"), ("test_loss", "tab:red")):
@@ -57,27 +73,50 @@ def ntk_drift(curves: xr.Dataset, verdict: dict):
         axis.plot(steps, run["train_acc"].values, color="tab:blue", label="train acc")
         axis.plot(steps, run["test_acc"].values, color="tab:red", label="test acc")
     drift_steps, drift = measured(runs, "ntk_drift", k)
-    axis.plot(drift_steps, drift, color="black", label="eNTK drift (scale-free)")
-    params = spec_check_params(curves, "ntk_moves_after_fit", DriftParams)
-    t_fit, _ = event_times(runs.isel(run=[k]), params)
+    axis.plot(drift_steps, drift, color="black", label="eNTK drift D (scale-free)")
+    t_fit, t_gen = event_times(runs.isel(run=[k]), params)
     if np.isfinite(t_fit[0]):
         axis.axvline(t_fit[0], color="grey", linestyle=":", label="t_fit")
-    axis.axhline(params.max_drift_at_fit, color="black", linestyle="--", linewidth=0.8,
-                 label=f"K2: drift at t_fit <= {params.max_drift_at_fit:g}")
-    axis.axhline(params.min_drift_after, color="black", linestyle="-.", linewidth=0.8,
-                 label=f"K2: drift after t_fit >= {params.min_drift_after:g}")
+    if np.isfinite(t_gen[0]):
+        axis.axvline(t_gen[0], color="grey", linestyle="--", linewidth=0.8, label="t_gen")
+    if "ntk_drift_ref" in runs:
+        reference = first_measured(runs["ntk_drift_ref"].values[[k]])[0]
+        axis.axhline(params.max_fit_to_reference * reference, color="tab:green", linestyle="--", linewidth=1,
+                     label=f"K2: D(t_fit) < {params.max_fit_to_reference:g} D_ref (two independent inits)")
+    at_fit, _ = drift_around_fit(runs, k, t_fit[0], t_gen[0])
+    if np.isfinite(at_fit):
+        axis.axhline(params.min_growth_after * at_fit, color="black", linestyle="-.", linewidth=0.8,
+                     label=f"K2: max D up to t_gen >= {params.min_growth_after:g} D(t_fit)")
     axis.set_xscale("symlog", linthresh=10)
+    coordinates = ", ".join(f"{c} {float(run[c].values):g}" for c in ("prime", "init_scale", "lr") if c in run.coords)
     axis.set(xlim=(0, steps.max()), xlabel="step (linear below 10, log above)", ylim=(-0.02, 1.42),
-             title=f"p = {int(run['prime'].values)}, init scale {float(run['init_scale'].values):g}, "
-                   f"seed {int(run['seed'].values)}")
-    axis.legend(fontsize=7, loc="upper left")
+             title=f"{title}\n{coordinates}, seed {int(run['seed'].values)}")
+    axis.legend(fontsize=6, loc="upper left")
+
+
+def ntk_drift(curves: xr.Dataset, verdict: dict):
+    """K2's runs (the largest prime, first seed) and one run of each of its controls: accuracies, the drift D,
+    the D_ref line D(t_fit) must stay under and the 2 D(t_fit) line the drift up to t_gen must reach."""
+    params = spec_check_params(curves, "ntk_moves_after_fit", DriftParams)
+    panels = [(_check_runs(curves, "ntk_moves_after_fit"), "K2's runs")]
+    for control in _controls(curves, "ntk_moves_after_fit"):
+        runs = select_runs(curves, {**((spec_check(curves, "ntk_moves_after_fit") or {}).get("where") or {}),
+                                    **control["where"]})
+        if runs.sizes["run"]:
+            panels.append((runs, "control: " + (control.get("why") or "").split(":")[0].split("(")[0].strip()))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 3.8), squeeze=False)
+    for axis, (runs, title) in zip(axes[0], panels):
+        _drift_panel(axis, runs, params, title)
     return figure
 
 
 def gap_vs_init_scale(curves: xr.Dataset, verdict: dict):
-    primes, counts = np.unique(curves["prime"].values, return_counts=True)
-    # the prime swept over init scales (the one with the most runs)
-    runs = curves.isel(run=np.nonzero(curves["prime"].values == primes[np.argmax(counts)])[0])
+    found = spec_check(curves, "smaller_init_shrinks_gap")
+    if found is not None and found.get("where"):
+        runs = select_runs(curves, found["where"])
+    else:  # the prime swept over init scales (the one with the most runs)
+        primes, counts = np.unique(curves["prime"].values, return_counts=True)
+        runs = curves.isel(run=np.nonzero(curves["prime"].values == primes[np.argmax(counts)])[0])
     t_fit, t_gen = event_times(runs, spec_check_params(curves, "smaller_init_shrinks_gap", InitGapParams))
     budget = float(runs["step"].values.max())
     gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), t_gen - t_fit, np.nan)

@@ -3,6 +3,11 @@
 On pairs (a, b) it returns the p outputs; on triples (a, b, c) (the regression task) the c-th output alone.
 For this architecture the empirical NTK has a closed form (`ntk`), checked against torch.func in the tests:
 a full Jacobian at p = 97 runs to gigabytes.
+
+Init (`init`): "pytorch", the paper's (Fig. 1 caption, App. A: "default PyTorch initialization"), is what a
+bias-free `nn.Linear` draws, W ~ U(±1/√(2p)) and V ~ U(±1/√width) (kaiming_uniform_ with a = √5); "normal",
+this suite's earlier W ~ N(0, 1), V ~ N(0, 1/width), is kept to rerun old results. Either is then multiplied by
+the spec's init_scale (the paper's α).
 """
 
 from __future__ import annotations
@@ -15,13 +20,21 @@ from torch.nn import functional as F
 
 
 class QuadraticNet(nn.Module):
-    def __init__(self, n_symbols: int, width: int | None = None, width_per_symbol: int | None = None):
+    def __init__(self, n_symbols: int, width: int | None = None, width_per_symbol: int | None = None,
+                 init: str = "pytorch"):
         super().__init__()
         width = width if width is not None else width_per_symbol * n_symbols
         self.n_symbols = n_symbols
-        # W ~ N(0, 1), V ~ N(0, 1/width): an output of order one at init_scale 1 (the paper's init is not verified)
-        self.weight = nn.Parameter(torch.randn(width, 2 * n_symbols))
-        self.readout = nn.Parameter(torch.randn(n_symbols, width) / math.sqrt(width))
+        if init == "pytorch":  # nn.Linear(2p, width) then nn.Linear(width, p), both bias-free: the same draws
+            self.weight = nn.Parameter(torch.empty(width, 2 * n_symbols))
+            self.readout = nn.Parameter(torch.empty(n_symbols, width))
+            for parameter in (self.weight, self.readout):
+                nn.init.kaiming_uniform_(parameter, a=math.sqrt(5))
+        elif init == "normal":
+            self.weight = nn.Parameter(torch.randn(width, 2 * n_symbols))
+            self.readout = nn.Parameter(torch.randn(n_symbols, width) / math.sqrt(width))
+        else:
+            raise ValueError(f"init must be 'pytorch' or 'normal', not {init!r}")
 
     def hidden(self, inputs: torch.Tensor) -> torch.Tensor:
         """W [e_a; e_b] = W[:, a] + W[:, p + b], before squaring: (..., width)."""

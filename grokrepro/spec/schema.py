@@ -62,7 +62,7 @@ class ModularTask(SplitTask):
     operation: Literal[MODULAR_OPERATIONS]
     prime: int = Field(ge=2)
     # "classes": pairs (a, b) labelled a∘b (classification). "triples": Mohamadi et al.'s regression task,
-    # every triple (a, b, c) with target 1[a∘b = c], squared loss on the c-th output; sizes count triples.
+    # every triple (a, b, c) with target p·1[a∘b = c], squared loss on the c-th output; sizes count triples.
     target: Literal["classes", "triples"] = "classes"
 
     @field_validator("prime")
@@ -151,9 +151,11 @@ class LazyQuadratic(Strict):
 
 
 class Quadratic(Strict):
-    """Mohamadi et al. 2024: f(a, b) = V (W [e_a; e_b])^{⊙2}, no biases; W ~ N(0, 1), V ~ N(0, 1/width)."""
+    """Mohamadi et al. 2024: f(a, b) = V (W [e_a; e_b])^{⊙2}, no biases. Init "pytorch" (the paper's): a bias-free
+    nn.Linear's W ~ U(±1/√(2p)), V ~ U(±1/√width); "normal": W ~ N(0, 1), V ~ N(0, 1/width); times init_scale."""
 
     kind: Literal["quadratic"]
+    init: Literal["pytorch", "normal"] = "pytorch"
     # the hidden width, or a multiple of p (Mohamadi et al.: 8p <= h = O(p)), so that a sweep over primes keeps it
     width: Optional[int] = Field(default=None, gt=0)
     width_per_symbol: Optional[int] = Field(default=None, gt=0)

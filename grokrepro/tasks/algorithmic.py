@@ -118,10 +118,11 @@ def random_labels(n_pairs: int, n_classes: int, seed: int) -> np.ndarray:
 
 
 def triples(pairs: np.ndarray, labels: np.ndarray, n_symbols: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mohamadi et al.'s regression task: every (a, b, c), target 1[a∘b = c] (float)."""
+    """Mohamadi et al.'s regression task: every (a, b, c), target p·1[a∘b = c] (float; §2 and its footnote 2: the
+    zero predictor's loss is then p, and ‖θ‖∞ stays bounded)."""
     c = np.tile(np.arange(n_symbols), len(pairs))
     inputs = np.concatenate([np.repeat(pairs, n_symbols, axis=0), c[:, None]], axis=1)
-    return inputs, (np.repeat(labels, n_symbols) == c).astype(np.float32)
+    return inputs, n_symbols * (np.repeat(labels, n_symbols) == c).astype(np.float32)
 
 
 def make_dataset(task, split_seed: int) -> Dataset:

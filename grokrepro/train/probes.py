@@ -127,16 +127,38 @@ def kernel_regression(trainer, inputs, logged, probe=None) -> dict[str, np.ndarr
     return result
 
 
+def reference_init_seed(seed: int) -> int:
+    """The seed of the independent second init that `ntk_drift`'s D_ref compares a run's initial eNTK with."""
+    return (seed * 1_000_003 + 7_919) % 2**63
+
+
+def _reference_ntk(trainer, k: int, inputs: torch.Tensor) -> torch.Tensor:
+    """The eNTK on `inputs` of a second, independent init of run k's model (same scheme and init_scale)."""
+    from grokrepro.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(reference_init_seed(trainer.runs[k].seed))
+        model = build_model(trainer.runs[k].model, **trainer.model_shape)
+    model = model.to(device=inputs.device, dtype=trainer.params[next(iter(trainer.params))].dtype)
+    return model_ntk(model, inputs).double()
+
+
+def _unit(kernel: torch.Tensor) -> torch.Tensor:
+    return kernel / torch.linalg.norm(kernel)
+
+
 def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
     """How far the eNTK Θ_t on a fixed sample of points has moved from Θ₀ (at the start of training):
     scale-free ‖Θ_t/‖Θ_t‖ − Θ₀/‖Θ₀‖‖_F (a homogeneous network's kernel grows with its norm) and raw
-    ‖Θ_t − Θ₀‖_F/‖Θ₀‖_F."""
-    drift, raw = _empty(trainer), _empty(trainer)
+    ‖Θ_t − Θ₀‖_F/‖Θ₀‖_F; and, as the unit the first is read in, D_ref = the same scale-free distance between Θ₀
+    and the kernel of a second, independent init of the same scheme on the same points (`ntk_drift_ref`, the
+    same at every step)."""
+    drift, raw, reference = _empty(trainer), _empty(trainer), _empty(trainer)
     points, split = getattr(probe, "points", None), getattr(probe, "split", "all")
     rows = np.nonzero(logged)[0]
     current = {k: model_ntk(model, _split(trainer, k, split, points)[0]).double()
                for k, model in trainer.run_models(rows)}
-    # Θ₀ once per run and probe settings (the initial parameters never change)
+    # Θ₀ and D_ref once per run and probe settings (the initial parameters never change)
     cache = trainer.__dict__.setdefault("_initial_ntk", {})
     missing = [k for k in rows if (k, points, split) not in cache]
     if missing:
@@ -144,15 +166,17 @@ def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
         try:
             trainer.params.update(trainer.initial_params)
             for k, model in trainer.run_models(np.asarray(missing)):
-                cache[k, points, split] = model_ntk(model, _split(trainer, k, split, points)[0]).double()
+                x = _split(trainer, k, split, points)[0]
+                start = model_ntk(model, x).double()
+                cache[k, points, split] = (start, float(torch.linalg.norm(_unit(start) -
+                                                                           _unit(_reference_ntk(trainer, k, x)))))
         finally:
             trainer.params.update(saved)
-    initial = {k: cache[k, points, split] for k in rows}
     for k in rows:
-        now, start = current[k], initial[k]
-        drift[k] = float(torch.linalg.norm(now / torch.linalg.norm(now) - start / torch.linalg.norm(start)))
+        now, (start, reference[k]) = current[k], cache[k, points, split]
+        drift[k] = float(torch.linalg.norm(_unit(now) - _unit(start)))
         raw[k] = float(torch.linalg.norm(now - start) / torch.linalg.norm(start))
-    return {"ntk_drift": drift, "ntk_drift_raw": raw}
+    return {"ntk_drift": drift, "ntk_drift_raw": raw, "ntk_drift_ref": reference}
 
 
 def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
