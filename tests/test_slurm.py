@@ -109,7 +109,7 @@ def test_smoke_claim_runs_through_a_real_slurm(slurm, workflow_dir):
     print(f"smoke claim through SLURM: {time.time() - started:.0f} s")
 
     verdict = json.loads((workflow_dir / "paper/grokking/verdict.json").read_text())
-    assert verdict["scale"] == "smoke" and {c["name"] for c in verdict["checks"]} == {"G1", "G2", "E1"}
+    assert verdict["scale"] == "smoke" and {c["name"] for c in verdict["checks"]} == {"G1", "G2", "G3"}
     assert (workflow_dir / "paper/report.html").is_file()
 
     # Every job but the local ones (publish, report) went through sbatch, and each finished there.

@@ -152,7 +152,7 @@ def smallest_generalising(values: np.ndarray, generalised: np.ndarray) -> np.nda
     return smallest
 
 
-def _data_need(runs: xr.Dataset, params: WeightDecayParams, weight_decay: float):
+def data_need(runs: xr.Dataset, params: WeightDecayParams, weight_decay: float):
     """(values tried, seeds, smallest generalising value per seed) at one weight decay; seeds lacking a value
     are left out."""
     arm = select_runs(runs, {params.weight_decay_axis: weight_decay})
@@ -174,8 +174,8 @@ def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecay
     for name in (params.axis, params.weight_decay_axis):
         if name not in runs.coords:
             return inconclusive(spec_check, threshold, f"the curves have no coordinate {name!r}")
-    treated_values, treated_seeds, treated = _data_need(runs, params, params.treated)
-    baseline_values, baseline_seeds, baseline = _data_need(runs, params, params.baseline)
+    treated_values, treated_seeds, treated = data_need(runs, params, params.treated)
+    baseline_values, baseline_seeds, baseline = data_need(runs, params, params.baseline)
     seeds = np.intersect1d(treated_seeds, baseline_seeds)
     if len(seeds) < params.min_seeds:
         return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have every {params.axis} tried at "
