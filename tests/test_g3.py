@@ -93,3 +93,19 @@ def test_smallest_generalising_needs_every_larger_fraction_to_generalise():
     values = np.array([0.3, 0.4, 0.5, 0.6])
     rows = np.array([[True, False, True, True], [True, True, True, True], [True, True, True, False]])
     assert list(smallest_generalising(values, rows)) == [0.5, 0.3, np.inf]
+
+
+def test_g3_figure_draws_seeds_that_never_generalise_and_a_spec_without_g3(tmp_path):
+    import json
+
+    from grokrepro.figures.common import save
+    from grokrepro.figures.grokking import weight_decay_data_need
+
+    curves = arms({1.0: [0.4, 0.4, 0.5], 0.0: [0.8, NEVER, 0.9]}, GRIDS)
+    curves.attrs["spec_json"] = json.dumps({"checks": [{"name": "G3", "kind": "weight_decay_halves_data",
+                                                        "where": {"train": "full"}, "params": {"gen_acc": 0.99}}]})
+    save(weight_decay_data_need(curves, {}), tmp_path / "g3.png")
+    assert (tmp_path / "g3.png").stat().st_size > 5000
+    curves.attrs["spec_json"] = json.dumps({"checks": []})
+    save(weight_decay_data_need(curves, {}), tmp_path / "none.png")
+    assert (tmp_path / "none.png").is_file()
