@@ -1,10 +1,12 @@
 """The models' shortcuts compute the same functions as the straightforward layers they replace."""
 
+import math
+
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from grokrepro.models.networks import EmbeddingMLP, PowerTransformer
+from grokrepro.models.networks import EmbeddingMLP, NandaTransformer, PowerTransformer
 
 
 def plain_mlp(model: EmbeddingMLP, pairs: torch.Tensor) -> torch.Tensor:
@@ -55,3 +57,20 @@ def test_table_lookups_under_vmap_match_each_run_alone():
     batched = vmap(lambda p, b, x: functional_call(template, (p, b), (x,)))(params, buffers, pairs)
     for k, model in enumerate(models):
         torch.testing.assert_close(batched[k], model(pairs[k]))
+
+
+def test_nanda_transformer_initialises_as_nanda_et_al():
+    """Nanda et al.'s code: W_in and W_out randn/sqrt(d_model), zero biases; embeddings and attention
+    randn/sqrt(d_model); unembed randn/sqrt(d_vocab). nn.Linear's default would give W_in std 0.051 and W_out 0.026."""
+    torch.manual_seed(0)
+    p, d_model, d_mlp = 113, 128, 512
+    model = NandaTransformer(p, d_model=d_model, n_heads=4, d_mlp=d_mlp)
+    expected = {"mlp_in.weight": 1 / math.sqrt(d_model), "mlp_out.weight": 1 / math.sqrt(d_model),
+                "embed": 1 / math.sqrt(d_model), "qkv": 1 / math.sqrt(d_model), "out": 1 / math.sqrt(d_model),
+                "unembed": 1 / math.sqrt(p + 1)}
+    parameters = dict(model.named_parameters())
+    for name, std in expected.items():
+        assert abs(parameters[name].std().item() / std - 1) < 0.03, (name, parameters[name].std().item(), std)
+        assert abs(parameters[name].mean().item()) < 0.1 * std, name
+    assert model.mlp_in.weight.shape == (d_mlp, d_model) and model.mlp_out.weight.shape == (d_model, d_mlp)
+    assert not model.mlp_in.bias.any() and not model.mlp_out.bias.any()

@@ -28,9 +28,9 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
         assert key in verdict
     assert verdict["scale"] == "smoke"
     assert verdict["verdict"] in ("reproduced", "not_reproduced", "inconclusive")
-    assert {c["name"] for c in verdict["checks"]} == {"G1", "G2", "E1"}
+    assert {c["name"] for c in verdict["checks"]} == {"G1", "G2", "G3", "E1"}
     # E1 (early abort, beyond the paper) is shown but not counted; its smoke predictor stops every aborting run
-    assert [c["counts_for_verdict"] for c in verdict["checks"]] == [True, True, False]
+    assert [c["counts_for_verdict"] for c in verdict["checks"]] == [True, True, True, False]
     assert verdict["n_aborted"] == 2
     spectral = json.loads((workflow_dir / "paper/spectral_prediction/verdict.json").read_text())
     assert [c["name"] for c in spectral["checks"]] == ["P1", "P2"]
@@ -44,7 +44,7 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
 
     drawn = sorted(p.stem for p in (workflow_dir / "paper/grokking").glob("*.png"))
     assert drawn == sorted(figure_names("grokking"))
-    assert {"accuracy_curves", "early_abort", "time_to_generalise"} <= set(drawn) and set(generic.FIGURES) <= set(drawn)
+    assert {"accuracy_curves", "early_abort", "time_to_generalise", "weight_decay_data_need"} <= set(drawn) and set(generic.FIGURES) <= set(drawn)
     # a claim's figures are one job, and no job makes a dataset on its own
     logs = workflow_dir / "logs/smoke/grokking"
     assert (logs / "figures.log").is_file() and not (logs / "data").exists()

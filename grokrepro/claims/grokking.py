@@ -1,4 +1,5 @@
-"""Power et al. 2022: delayed generalisation (G1) and its dependence on the training fraction (G2)."""
+"""Power et al. 2022: delayed generalisation (G1), its dependence on the training fraction (G2), and weight
+decay's cut of the data needed to generalise (G3)."""
 
 from __future__ import annotations
 
@@ -124,4 +125,108 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
         result.status = INCONCLUSIVE
         result.detail += ("; inconclusive: adjacent medians are both censored (never reached within the budget), "
                           "so their order is unknown")
+    return result
+
+
+class WeightDecayParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    axis: str = "train_fraction"
+    weight_decay_axis: str = "weight_decay"
+    # The weight decay whose data need is compared with the baseline's (a control may set both equal).
+    treated: float = 1.0
+    baseline: float = 0.0
+    gen_acc: float = Field(0.99, gt=0, le=1)
+    max_ratio: float = Field(0.5, gt=0)
+    min_seeds: int = Field(2, ge=1)
+
+
+def smallest_generalising(values: np.ndarray, generalised: np.ndarray) -> np.ndarray:
+    """Per row (seed) of `generalised` (columns: `values` ascending), the smallest value from which every larger
+    value tried generalises too; inf where the largest value does not (nothing is known to suffice)."""
+    smallest = np.full(generalised.shape[0], np.inf)
+    for i, row in enumerate(generalised):
+        failed = np.nonzero(~row)[0]
+        start = failed[-1] + 1 if len(failed) else 0
+        if start < len(values):
+            smallest[i] = values[start]
+    return smallest
+
+
+def data_need(runs: xr.Dataset, params: WeightDecayParams, weight_decay: float):
+    """(values tried, seeds, smallest generalising value per seed) at one weight decay; seeds lacking a value
+    are left out."""
+    arm = select_runs(runs, {params.weight_decay_axis: weight_decay})
+    if arm.sizes["run"] == 0:
+        return np.array([]), np.array([]), np.array([])
+    t_gen = first_step_reaching(arm["test_acc"].values, arm["step"].values, params.gen_acc)
+    values, seeds, table = seed_table(arm, params.axis, np.isfinite(t_gen).astype(float))
+    complete = ~np.isnan(table).any(axis=1)
+    return values, seeds[complete], smallest_generalising(values, table[complete] > 0.5)
+
+
+@check("weight_decay_halves_data", WeightDecayParams)
+def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
+    """Power et al.: with weight decay the smallest training fraction that reaches `gen_acc` within the budget
+    is <= `max_ratio` x that without. The statistic is median over seeds (treated) / median (baseline), each
+    seed's smallest fraction read on the grid of fractions tried."""
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.max_ratio
+    for name in (params.axis, params.weight_decay_axis):
+        if name not in runs.coords:
+            return inconclusive(spec_check, threshold, f"the curves have no coordinate {name!r}")
+    treated_values, treated_seeds, treated = data_need(runs, params, params.treated)
+    baseline_values, baseline_seeds, baseline = data_need(runs, params, params.baseline)
+    seeds = np.intersect1d(treated_seeds, baseline_seeds)
+    if len(seeds) < params.min_seeds:
+        return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have every {params.axis} tried at "
+                            f"both weight decays {params.treated:g} and {params.baseline:g}; need "
+                            f"{params.min_seeds} ({n_diverged} diverged runs left out)", int(runs.sizes["run"]))
+    both = np.stack([treated[np.isin(treated_seeds, seeds)], baseline[np.isin(baseline_seeds, seeds)]], axis=1)
+
+    def ratio(table):
+        medians = np.median(table, axis=0)
+        return float(medians[0] / medians[1]) if np.isfinite(medians[1]) else np.nan
+
+    need_treated, need_baseline = np.median(both, axis=0)
+    value = ratio(both)
+    draws = bootstrap(both, ratio)
+    draws = draws[~np.isnan(draws)]  # resamples whose baseline never generalised: no ratio
+    # A resample whose baseline never generalised has no known outcome: it may pass, never counts to a failure.
+    support = bootstrap(both, lambda b: float(not ratio(b) > threshold))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_seed = float(np.mean(both[:, 0] / both[:, 1] <= threshold))
+    per_seed_text = "; ".join(f"seed {int(s)}: {t:g} vs {b:g}" for s, (t, b) in zip(seeds, both))
+    table = (f"smallest {params.axis} reaching test acc {params.gen_acc:g} within the budget (median over "
+             f"{len(seeds)} seeds; inf = not even the largest tried): {need_treated:g} at weight decay "
+             f"{params.treated:g} (tried {', '.join(f'{v:g}' for v in treated_values)}), {need_baseline:g} at "
+             f"{params.baseline:g} (tried {', '.join(f'{v:g}' for v in baseline_values)}); "
+             f"{per_seed_text}")
+    if not np.isfinite(need_baseline):
+        return inconclusive(spec_check, threshold, f"weight decay {params.baseline:g} does not reach test acc "
+                            f"{params.gen_acc:g} within the budget even at {params.axis} {baseline_values[-1]:g} "
+                            f"(median over seeds), so the budget is too short to compare the data each needs; "
+                            + table, int(runs.sizes["run"]))
+    result = judged(CheckResult(
+        spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
+        interval=list(interval(draws)) if len(draws) else [None, None], seed_fraction=per_seed,
+        support=float(support.mean()), n_runs=int(runs.sizes["run"]), where=dict(spec_check.where),
+        detail=(f"with weight decay {params.treated:g} the smallest {params.axis} that generalises is "
+                f"{value:.2f}x that with weight decay {params.baseline:g} ({need_treated:g} against "
+                f"{need_baseline:g}, medians over {len(seeds)} seeds; at most {threshold:g}x wanted); " + table
+                + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))))
+    # Each smallest value is read on a grid: one at the bottom of its grid is an upper bound only (a smaller
+    # value might suffice too). A baseline bounded so could need less, which would raise the ratio: no pass. A
+    # treated arm bounded so could need less, which would lower it: no failure. (Equal weight decays, as in a
+    # control, give the ratio 1 whatever the grid.)
+    if params.treated != params.baseline:
+        if result.passed and need_baseline <= baseline_values[0]:
+            result.passed, result.status = False, INCONCLUSIVE
+            result.detail = (f"weight decay {params.baseline:g} already generalises at the smallest {params.axis} "
+                             f"tried with it ({baseline_values[0]:g}), so the data it needs may be less and the "
+                             f"ratio larger; " + result.detail)
+        elif not result.passed and need_treated <= treated_values[0]:
+            result.status = INCONCLUSIVE
+            result.detail = (f"weight decay {params.treated:g} already generalises at the smallest {params.axis} "
+                             f"tried with it ({treated_values[0]:g}), so the data it needs may be less and the "
+                             f"ratio smaller; " + result.detail)
     return result

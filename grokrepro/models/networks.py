@@ -84,8 +84,11 @@ class NandaTransformer(nn.Module):
         self.mlp_in = nn.Linear(d_model, d_mlp)
         self.mlp_out = nn.Linear(d_mlp, d_model)
         self.unembed = nn.Parameter(torch.randn(d_model, n_symbols) / math.sqrt(n_symbols + 1))
-        for bias in (self.mlp_in.bias, self.mlp_out.bias):
-            nn.init.zeros_(bias)
+        # Nanda et al.'s code draws both MLP matrices as randn(.)/sqrt(d_model) (std 0.088 at d_model 128), not
+        # nn.Linear's uniform default (std 0.051 for W_in, 0.026 for W_out): the initial norm sets grokking time.
+        for layer in (self.mlp_in, self.mlp_out):
+            nn.init.normal_(layer.weight, std=1 / math.sqrt(d_model))
+            nn.init.zeros_(layer.bias)
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         equals = torch.full_like(pairs[..., :1], self.n_symbols)
