@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 MODULAR_OPERATIONS = (
     "x+y",
@@ -21,11 +21,18 @@ MODULAR_OPERATIONS = (
     "x^3+xy^2+y",
 )
 PERMUTATION_OPERATIONS = ("x*y", "x*y*x^-1", "x*y*x")
+COMMUTATIVE_OPERATIONS = ("x+y", "x^2+y^2", "x^2+xy+y^2")
 SCALES = ("smoke", "default", "paper")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _drop_if_default(data: dict, defaults: dict) -> dict:
+    """Leave out optional fields at their defaults, so that adding one changes no existing run's id (ids hash
+    the dumped configuration)."""
+    return {k: v for k, v in data.items() if not (k in defaults and v == defaults[k])}
 
 
 class SplitTask(Strict):
@@ -64,6 +71,21 @@ class ModularTask(SplitTask):
     # "classes": pairs (a, b) labelled a∘b (classification). "triples": Mohamadi et al.'s regression task,
     # every triple (a, b, c) with target 1[a∘b = c], squared loss on the c-th output; sizes count triples.
     target: Literal["classes", "triples"] = "classes"
+    # "unordered": a commutative operation's pairs (a, b) and (b, a) are one example, a <= b (Notsawo et al.:
+    # p(p+1)/2 pairs), so no test pair is the mirror image of a training pair.
+    pairs: Literal["ordered", "unordered"] = "ordered"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_if_default(handler(self), {"pairs": "ordered"})
+
+    @model_validator(mode="after")
+    def _unordered_needs_commutative(self):
+        if self.pairs == "unordered" and self.operation not in COMMUTATIVE_OPERATIONS:
+            raise ValueError(f"pairs: unordered needs a commutative operation ({', '.join(COMMUTATIVE_OPERATIONS)})")
+        if self.pairs == "unordered" and self.target != "classes":
+            raise ValueError("pairs: unordered applies to classification tasks only")
+        return self
 
     @field_validator("prime")
     @classmethod
@@ -136,6 +158,13 @@ class PowerTransformer(Transformer):
 
     kind: Literal["power_transformer"]
     n_layers: int = Field(default=2, gt=0)
+    # The operand embeddings are the read-out weights (Notsawo et al.: "the embedding weights are used as weights
+    # for the output linear classification layer").
+    tied_readout: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_if_default(handler(self), {"tied_readout": False})
 
 
 class LazyQuadratic(Strict):
