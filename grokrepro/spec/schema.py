@@ -363,13 +363,21 @@ class Control(Strict):
     this `where` merged over the check's and these `params` over the check's; if it passes there too, it
     cannot tell the paper's effect from its absence and is `not_discriminating`."""
 
-    where: dict[str, Any] = Field(min_length=1)
+    # The control's runs (merged over the check's); may be empty when the control is the same runs read with
+    # other `params` (e.g. a hyper-parameter in place of the check's statistic).
+    where: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     # Sweep points the control needs that the check's grids lack (one grid over the same axes), run with
     # the claim's other runs.
     sweep: Optional[dict[str, list[Any]]] = None
     # Why the check must fail here, in one sentence for the report.
     why: str = ""
+
+    @model_validator(mode="after")
+    def _differs_from_its_check(self):
+        if not self.where and not self.params:
+            raise ValueError("a control needs a where (other runs) or params (another reading of the same runs)")
+        return self
 
 
 class Check(Strict):
