@@ -187,7 +187,7 @@ def test_p1_is_inconclusive_with_too_few_runs_or_one_kind():
     # both kinds overall, but never in one fraction: nothing to compare within a heat map
     lrs, wds, seeds, rs = design(5, fractions=(0.3, 0.6))
     result = p1(grid_curves(rs > 0.5, np.where(rs > 0.5, 0.2, 0.02), lrs, wds, seeds, fractions=rs))
-    assert result.status == "inconclusive" and "0 of them in heat maps" in result.detail
+    assert result.status == "inconclusive" and "0 runs in heat maps" in result.detail
 
 
 def test_a_learning_rate_detector_control_makes_p1_not_discriminating():

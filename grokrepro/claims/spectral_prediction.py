@@ -182,7 +182,7 @@ def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: 
     mixed = _mixed(labels, strata)
     within_name = "within one " + " x ".join(axes) if axes else "over all runs (one heat map)"
     counts = (f"{int(labels.sum())} of {n_runs} runs grok (test acc >= {params.gen_acc} within the budget), "
-              f"{int(mixed.sum())} of them in heat maps ({' x '.join(axes) or 'one'}) that hold both kinds")
+              f"{int(mixed.sum())} runs in heat maps ({' x '.join(axes) or 'one'}) that hold both kinds")
     if (n_runs < params.min_runs or min(labels[mixed].sum(), (~labels[mixed]).sum()) < params.min_per_class):
         return inconclusive(spec_check, threshold, f"too few runs to rank: {counts}; need >= {params.min_runs} "
                             f"runs with >= {params.min_per_class} of each kind in mixed heat maps "
