@@ -33,7 +33,7 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     assert [c["counts_for_verdict"] for c in verdict["checks"]] == [True, True, True, False]
     assert verdict["n_aborted"] == 2
     spectral = json.loads((workflow_dir / "paper/spectral_prediction/verdict.json").read_text())
-    assert [c["name"] for c in spectral["checks"]] == ["P1", "P2"]
+    assert [c["name"] for c in spectral["checks"]] == ["O1", "P1", "P2"]
     assert sorted(p.stem for p in (workflow_dir / "paper/spectral_prediction").glob("*.png")) == sorted(
         figure_names("spectral_prediction"))
     for check in verdict["checks"]:

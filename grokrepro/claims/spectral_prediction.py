@@ -1,8 +1,15 @@
 """Notsawo et al. 2023: oscillations of the training loss in the first few hundred steps predict whether a
 run will grok much later.
 
-P1: over a grid of runs not used to fix the predictor, its AUROC is >= 0.8 and >= 0.1 above the best
-    predictor built from the hyper-parameters alone, or >= 0.7 within runs of one learning rate.
+P1: with the paper's sign fixed in advance (more early activity => the run groks), over runs not used to fix the
+    filter, the early-loss activity ranks grokking runs above non-grokking ones with AUROC >= 0.8 over pairs of
+    runs of one training fraction (the paper's evidence is lr x wd heat maps at a fixed fraction). The AUROC
+    within heat-map rows (one lr), the reversed sign, and the hyper-parameters alone are reported beside it.
+    A predictor of the reversed sign is refused by the check's params (so by `grokrepro validate`): the claim is
+    about the paper's sign, and a reversed-sign pass must never read as reproduced.
+O1: the claim presupposes oscillations: in the window, the training loss of >= 2/3 of the grokking runs rises
+    by >= 5 % between two consecutive steps at least once. Without that, the "activity" measures something
+    else (e.g. the curvature of a falling loss).
 P2: the predictor's window is <= 10 % of the median t_gen of the runs that grok.
 
 A run "groks" when its test accuracy reaches `gen_acc` within its budget (the one censoring rule: a run
@@ -15,15 +22,20 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from grokrepro.claims.registry import check
 from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
 from grokrepro.metrics import bootstrap, first_step_reaching, interval
-from grokrepro.metrics.spectral import early_features, predicted_to_grok
+from grokrepro.metrics.spectral import early_features, early_signal, predicted_to_grok
 from grokrepro.spec.schema import EarlyLossPredictor
 
 Baseline = Literal["lr", "weight_decay", "lr_times_weight_decay", "train_fraction"]
+# The paper: "if certain oscillations occur in the early epochs, one can expect grokking to occur".
+PAPER_SIGN = "above"
+# Sweep coordinates that, with lr and weight decay, make one of the paper's heat maps: runs are compared only
+# with runs that share them (those present in the curves).
+HEATMAP_AXES = ("task", "train_fraction", "loss_dtype")
 
 
 class Params(BaseModel):
@@ -32,18 +44,45 @@ class Params(BaseModel):
     gen_acc: float = Field(0.95, gt=0, le=1)
 
 
+def _paper_sign(predictor: EarlyLossPredictor) -> EarlyLossPredictor:
+    if predictor.groks_when != PAPER_SIGN:
+        raise ValueError("the paper's sign is fixed: more early activity predicts grokking (groks_when: above); "
+                         "a predictor of the reversed sign tests the opposite of the claim and is not accepted")
+    return predictor
+
+
 class PredictionParams(Params):
     # Other readings of the paper's filter, each fixed on development runs too: reported, never judged.
     other_readings: dict[str, EarlyLossPredictor] = Field(default_factory=dict)
     min_runs: int = Field(32, ge=2)
+    # runs of each kind among the runs whose heat map holds both kinds
     min_per_class: int = Field(4, ge=1)
     min_auroc: float = Field(0.8, gt=0.5, le=1)
-    min_margin: float = Field(0.1, ge=0)
-    min_auroc_within_lr: float = Field(0.7, gt=0.5, le=1)
     baselines: list[Baseline] = Field(default_factory=lambda: ["lr", "weight_decay", "lr_times_weight_decay"],
                                       min_length=1)
-    # The paper: runs that oscillate more grok. A predictor of the other sign is flagged in the detail.
-    paper_sign: Literal["above", "below"] = "above"
+    # What ranks the runs: the predictor's feature, or (for controls) a hyper-parameter read the way the feature
+    # is (larger => groks), e.g. `lr`, since the activity grows with the learning rate.
+    score: Literal["predictor", "lr", "weight_decay", "lr_times_weight_decay"] = "predictor"
+    within: list[str] = Field(default_factory=lambda: list(HEATMAP_AXES))
+
+    @field_validator("predictor")
+    @classmethod
+    def _fixed_sign(cls, predictor):
+        return _paper_sign(predictor)
+
+    @field_validator("other_readings")
+    @classmethod
+    def _fixed_signs(cls, readings):
+        for predictor in readings.values():
+            _paper_sign(predictor)
+        return readings
+
+
+class OscillationParams(Params):
+    min_rise: float = Field(0.05, gt=0)  # a relative rise L[t+1] / L[t] - 1 between consecutive steps
+    min_rises: int = Field(1, ge=1)
+    min_share: float = Field(2 / 3, gt=0, le=1)
+    min_grokking_runs: int = Field(3, ge=1)
 
 
 class WindowParams(Params):
@@ -67,7 +106,7 @@ def oriented_score(runs: xr.Dataset, predictor: EarlyLossPredictor) -> np.ndarra
 
 def auroc(scores: np.ndarray, labels: np.ndarray, strata: np.ndarray | None = None) -> float:
     """P(score of a grokking run > score of a non-grokking one), ties counting ½ (Mann-Whitney). With
-    `strata`, only pairs within one stratum are compared (e.g. runs of one learning rate)."""
+    `strata`, only pairs within one stratum are compared (e.g. runs of one training fraction)."""
     scores, labels = np.asarray(scores, float), np.asarray(labels, bool)
     same = np.ones((len(scores), len(scores)), bool) if strata is None else strata[:, None] == strata[None, :]
     pairs = labels[:, None] & ~labels[None, :] & same
@@ -84,117 +123,158 @@ def baseline_values(runs: xr.Dataset, name: str) -> np.ndarray:
     return runs[name].values.astype(float)
 
 
-def best_baseline(runs: xr.Dataset, labels: np.ndarray, names: list[str]) -> tuple[str, float, dict]:
+def best_baseline(runs: xr.Dataset, labels: np.ndarray, names: list[str],
+                  strata: np.ndarray | None = None) -> tuple[str, float, dict]:
     """The hyper-parameter that ranks the runs best, either sign, judged on these very runs (which favours
     the baseline: the early-loss predictor's sign was fixed beforehand)."""
     scores = {}
     for name in names:
-        value = auroc(baseline_values(runs, name), labels)
+        value = auroc(baseline_values(runs, name), labels, strata)
         scores[name] = max(value, 1 - value) if np.isfinite(value) else float("nan")
     best = max(scores, key=lambda n: -np.inf if np.isnan(scores[n]) else scores[n])
     return best, scores[best], scores
 
 
-WITHIN_LR, OVERALL = "within learning rates", "over all runs"
+def heatmap_strata(runs: xr.Dataset, axes=HEATMAP_AXES, also: tuple[str, ...] = ()) -> tuple[np.ndarray, list[str]]:
+    """One label per run naming its heat map (the values of `axes` present in the curves, plus `also`)."""
+    names = [a for a in (*axes, *also) if a in runs.coords]
+    if not names:
+        return np.zeros(runs.sizes["run"], int), []
+    keys = [tuple(str(runs[a].values[i]) for a in names) for i in range(runs.sizes["run"])]
+    index = {key: k for k, key in enumerate(sorted(set(keys)))}
+    return np.array([index[key] for key in keys]), names
 
 
-def _route(overall: float, margin: float, within: float, params: PredictionParams) -> str:
-    """Which of P1's two alternatives decides: the one cleared by more (or missed by less)."""
-    overall_clearance = min(overall - params.min_auroc, margin - params.min_margin)
-    within_clearance = within - params.min_auroc_within_lr
-    return WITHIN_LR if np.nan_to_num(within_clearance, nan=-np.inf) > np.nan_to_num(overall_clearance, nan=-np.inf) \
-        else OVERALL
-
-
-def _p1(scores, labels, lrs, baseline_table, params: PredictionParams) -> tuple[bool, float, float, float]:
-    """(passes, AUROC, margin over the best baseline, AUROC within learning rates) on one set of runs."""
-    overall = auroc(scores, labels)
-    baselines = []
-    for values in baseline_table:
-        value = auroc(values, labels)
-        baselines.append(max(value, 1 - value) if np.isfinite(value) else np.nan)
-    margin = overall - np.nanmax(baselines) if np.isfinite(baselines).any() else np.nan
-    within = auroc(scores, labels, lrs)
-    passes = bool((overall >= params.min_auroc and margin >= params.min_margin)
-                  or within >= params.min_auroc_within_lr)
-    return passes, overall, margin, within
-
-
-def _reading(runs, labels, predictor: EarlyLossPredictor) -> str:
+def _reading(runs, labels, strata, predictor: EarlyLossPredictor) -> str:
     scores = oriented_score(runs, predictor)
-    text = (f"{predictor.detrend} / {predictor.feature} ({predictor.groks_when}), K {predictor.window}: "
-            f"AUROC {auroc(scores, labels):.3f}, within learning rates {auroc(scores, labels, runs['lr'].values):.3f}")
+    text = (f"{predictor.signal} {predictor.detrend} / {predictor.feature} ({predictor.groks_when}), "
+            f"K {predictor.window}: AUROC {auroc(scores, labels, strata):.3f} within heat maps, "
+            f"{auroc(scores, labels):.3f} pooled")
     if predictor.threshold is not None:
         calls = predicted_to_grok(scores if predictor.groks_when == "above" else -scores, predictor)
         text += f", accuracy at the fixed threshold {predictor.threshold:.3g}: {(calls == labels).mean():.3f}"
     return text
 
 
+def _scores(runs: xr.Dataset, params: PredictionParams) -> np.ndarray:
+    if params.score == "predictor":
+        return oriented_score(runs, params.predictor)
+    return baseline_values(runs, params.score)
+
+
+def _mixed(labels: np.ndarray, strata: np.ndarray) -> np.ndarray:
+    """Runs whose heat map holds both kinds (the only runs the within-heat-map AUROC compares)."""
+    mixed = np.zeros(len(labels), bool)
+    for stratum in np.unique(strata):
+        mine = strata == stratum
+        if labels[mine].any() and not labels[mine].all():
+            mixed |= mine
+    return mixed
+
+
 @check("early_oscillations_predict_grokking", PredictionParams)
 def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: PredictionParams) -> CheckResult:
-    threshold = {"min_auroc": params.min_auroc, "min_margin": params.min_margin,
-                 "min_auroc_within_lr": params.min_auroc_within_lr}
+    threshold = params.min_auroc
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     n_runs = int(runs.sizes["run"])
     labels = grokked(runs, params.gen_acc)
-    scores = oriented_score(runs, params.predictor) if n_runs else np.array([])
-    counts = f"{int(labels.sum())} of {n_runs} runs grok (test acc >= {params.gen_acc} within the budget)"
-    if n_runs < params.min_runs or min(labels.sum(), (~labels).sum()) < params.min_per_class:
-        return inconclusive(spec_check, threshold, f"{counts}; need >= {params.min_runs} runs with >= "
-                            f"{params.min_per_class} of each kind ({n_diverged} diverged)", n_runs)
+    strata, axes = heatmap_strata(runs, params.within) if n_runs else (np.array([], int), [])
+    mixed = _mixed(labels, strata)
+    within_name = "within one " + " x ".join(axes) if axes else "over all runs (one heat map)"
+    counts = (f"{int(labels.sum())} of {n_runs} runs grok (test acc >= {params.gen_acc} within the budget), "
+              f"{int(mixed.sum())} runs in heat maps ({' x '.join(axes) or 'one'}) that hold both kinds")
+    if (n_runs < params.min_runs or min(labels[mixed].sum(), (~labels[mixed]).sum()) < params.min_per_class):
+        return inconclusive(spec_check, threshold, f"too few runs to rank: {counts}; need >= {params.min_runs} "
+                            f"runs with >= {params.min_per_class} of each kind in mixed heat maps "
+                            f"({n_diverged} diverged)", n_runs)
+    scores = _scores(runs, params)
     if not np.isfinite(scores).all():
         return inconclusive(spec_check, threshold, f"the training loss of {int((~np.isfinite(scores)).sum())} "
                             f"runs is not logged at every step below {params.predictor.window}", n_runs)
-    lrs = runs["lr"].values
-    table = np.array([baseline_values(runs, name) for name in params.baselines])
-    passes, overall, margin, within = _p1(scores, labels, lrs, table, params)
-    # The headline value is the AUROC of the alternative that decides, its interval that statistic's.
-    route = _route(overall, margin, within, params)
-    statistic = 3 if route == WITHIN_LR else 1
-
-    # Uncertainty: the runs resampled with replacement (a grid cell's runs are not exchangeable with
-    # another's, but each run is one draw of seed and split; AUROC has no seed-level statistic otherwise).
+    value = auroc(scores, labels, strata)
+    passes = bool(value >= params.min_auroc)
+    # Uncertainty: runs resampled with replacement (each run is one draw of seed and split).
     indices = np.arange(n_runs)
-    draws = bootstrap(indices, lambda pick: _p1(scores[pick], labels[pick], lrs[pick], table[:, pick],
-                                                params)[statistic])
-    support = bootstrap(indices, lambda pick: float(_p1(scores[pick], labels[pick], lrs[pick], table[:, pick],
-                                                        params)[0]))
+    draws = bootstrap(indices, lambda pick: auroc(scores[pick], labels[pick], strata[pick]))
+    finite = draws[np.isfinite(draws)]
     per_seed = []
     for seed in np.unique(runs["seed"].values):
         mine = runs["seed"].values == seed
-        if labels[mine].any() and not labels[mine].all():
-            per_seed.append(_p1(scores[mine], labels[mine], lrs[mine], table[:, mine], params)[0])
-    name, best, all_baselines = best_baseline(runs, labels, params.baselines)
-    # What the hyper-parameters say among runs of one learning rate, so that a within-lr pass can be told
-    # apart from a weight-decay (or data) reading.
-    within_notes = []
-    for other in ("weight_decay", "train_fraction"):
-        if other in runs.coords:
-            value = auroc(runs[other].values.astype(float), labels, lrs)
-            within_notes.append(f"{other} {max(value, 1 - value):.3f}" if np.isfinite(value) else f"{other} n/a")
-    fraction_note = "; within learning rates, " + ", ".join(within_notes) + " alone" if within_notes else ""
-    if "train_fraction" in runs.coords and "train_fraction" not in params.baselines:
-        value = auroc(runs["train_fraction"].values, labels)
-        fraction_note += f"; training fraction alone: {max(value, 1 - value):.3f}"
+        one = auroc(scores[mine], labels[mine], strata[mine])
+        if np.isfinite(one):
+            per_seed.append(one >= params.min_auroc)
+    rows, _ = heatmap_strata(runs, params.within, also=("lr",))
+    name, best, all_baselines = best_baseline(runs, labels, params.baselines, strata)
     budgets = sorted({int(b) for b in runs["budget_steps"].values})
-    sign_note = ("" if params.predictor.groks_when == params.paper_sign else
-                 f"; NB the sign is the paper's opposite: {params.predictor.feature} {params.predictor.groks_when} "
-                 "the threshold predicts grokking")
-    detail = (f"value: AUROC {route} (the alternative that decides); {counts}, budget "
-              f"{', '.join(map(str, budgets))} steps; predictor "
-              + _reading(runs, labels, params.predictor) + sign_note
-              + f"; margin over the best hyper-parameter predictor ({name}, AUROC {best:.3f}) {margin:+.3f}"
-              + "; hyper-parameters alone (best sign, on these runs): "
-              + ", ".join(f"{n} {v:.3f}" for n, v in all_baselines.items()) + fraction_note
-              + "".join(f"; other reading '{label}': " + _reading(runs, labels, other)
-                        for label, other in params.other_readings.items())
-              + "; interval: bootstrap over runs"
+    if params.score == "predictor":
+        what = "the early-loss " + params.predictor.feature + " (the paper's sign: more => groks)"
+    else:
+        what = f"the hyper-parameter {params.score} alone, read as the activity is (larger => groks)"
+    verb = "reaches" if passes else "does not reach"
+    detail = (f"{what} ranks grokking runs above non-grokking ones with AUROC {value:.3f} {within_name}, which "
+              f"{verb} {params.min_auroc}; {counts}, budget {', '.join(map(str, budgets))} steps"
+              f"; within heat-map rows (one lr) {auroc(scores, labels, rows):.3f}, pooled {auroc(scores, labels):.3f}"
+              f", reversed sign {1 - value:.3f} (reported, never judged)")
+    if params.score == "predictor":
+        detail += "; predictor " + _reading(runs, labels, strata, params.predictor)
+    detail += ("; hyper-parameters alone " + within_name + " (best sign, on these runs): "
+               + ", ".join(f"{n} {v:.3f}" for n, v in all_baselines.items())
+               + f" (best: {name}, {value - best:+.3f} for the score)")
+    if params.score == "predictor":
+        detail += "".join(f"; other reading '{label}': " + _reading(runs, labels, strata, other)
+                          for label, other in params.other_readings.items())
+    detail += "; interval: bootstrap over runs" + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
+    return judged(CheckResult(
+        spec_check.name, spec_check.statement, value, threshold, passes, "",
+        interval=list(interval(finite)) if len(finite) else None,
+        seed_fraction=float(np.mean(per_seed)) if per_seed else None,
+        support=float((finite >= params.min_auroc).mean()) if len(finite) else None,
+        n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
+
+
+def rises(train_loss: np.ndarray, steps: np.ndarray, predictor: EarlyLossPredictor, min_rise: float) -> np.ndarray:
+    """Per run, how often the training loss rises by >= min_rise (relative) from one step to the next within
+    steps 0..K-1; -1 where a step of the window was not logged."""
+    loss = early_signal(train_loss, steps, predictor.model_copy(update={"signal": "loss"}))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = loss[:, 1:] / loss[:, :-1] - 1
+    counts = (ratio >= min_rise).sum(axis=1)
+    return np.where(np.isfinite(loss).all(axis=1), counts, -1)
+
+
+@check("early_loss_oscillates", OscillationParams)
+def early_loss_oscillates(curves: xr.Dataset, spec_check, params: OscillationParams) -> CheckResult:
+    threshold = params.min_share
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    n_runs = int(runs.sizes["run"])
+    labels = grokked(runs, params.gen_acc)
+    window = params.predictor.window
+    if labels.sum() < params.min_grokking_runs:
+        return inconclusive(spec_check, threshold, f"too few runs grok to look at their early loss: "
+                            f"{int(labels.sum())} of {n_runs}; need {params.min_grokking_runs}", n_runs)
+    counts = rises(runs["train_loss"].values, runs["step"].values, params.predictor, params.min_rise)
+    if (counts[labels] < 0).any():
+        return inconclusive(spec_check, threshold, f"the training loss of {int((counts[labels] < 0).sum())} "
+                            f"grokking runs is not logged at every step below {window}", n_runs)
+    oscillating = counts >= params.min_rises
+    share = float(oscillating[labels].mean())
+    draws = bootstrap(oscillating[labels].astype(float), np.mean)
+    seeds = runs["seed"].values
+    per_seed = [oscillating[labels & (seeds == s)].mean() >= threshold for s in np.unique(seeds[labels])]
+    others = oscillating[~labels & (counts >= 0)]
+    detail = (f"in steps 0-{window - 1}, the training loss of {int(oscillating[labels].sum())} of "
+              f"{int(labels.sum())} grokking runs ({share:.2f}) rises by >= {params.min_rise:.0%} between "
+              f"consecutive steps at least {params.min_rises} time(s); the check needs {threshold:.2f}, so it "
+              + ("passes" if share >= threshold else "fails: the early loss of this setting does not oscillate, "
+                 "and an 'activity' read from it measures something else (e.g. the curvature of a falling loss)")
+              + f"; non-grokking runs: {int(others.sum())} of {len(others)}"
+              + f"; rises per grokking run: median {np.median(counts[labels]):g}, max {counts[labels].max()}"
+              + "; interval: bootstrap over the grokking runs"
               + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
     return judged(CheckResult(
-        spec_check.name, spec_check.statement, within if route == WITHIN_LR else overall, threshold, passes, "",
-        interval=list(interval(draws[np.isfinite(draws)])),
-        seed_fraction=float(np.mean(per_seed)) if per_seed else None, support=float(support.mean()),
-        n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
+        spec_check.name, spec_check.statement, share, threshold, bool(share >= threshold), "",
+        interval=list(interval(draws)), seed_fraction=float(np.mean(per_seed)) if per_seed else None,
+        support=float((draws >= threshold).mean()), n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
 
 
 def _window_share(window: int, t_gen: np.ndarray) -> float:
@@ -248,33 +328,28 @@ def best_threshold(feature: np.ndarray, labels: np.ndarray, groks_when: str) -> 
     return float(max(cuts, key=balanced))
 
 
-def choose_predictor(runs: xr.Dataset, gen_acc: float = 0.95, windows=(100, 200, 400),
-                     features=("activity",), baselines=("lr", "weight_decay", "lr_times_weight_decay"),
-                     min_auroc: float = 0.8, min_margin: float = 0.1, min_auroc_within_lr: float = 0.7) -> list[dict]:
-    """Every candidate (filter x window x feature x sign), scored on these development runs by how far it
-    clears P1 (the larger of: within-lr AUROC - 0.7; the smaller of AUROC - 0.8 and the margin over the best
-    hyper-parameter - 0.1), with the threshold that maximises balanced accuracy. Best first."""
+def choose_predictor(runs: xr.Dataset, gen_acc: float = 0.95, windows=(100, 200, 400), signals=("loss",),
+                     features=("activity",), within=HEATMAP_AXES) -> list[dict]:
+    """Every candidate (filter x window x signal x feature), always with the paper's sign, scored on these
+    development runs by its AUROC within heat maps (P1's statistic), with the threshold that maximises balanced
+    accuracy. Best first. The sign is never chosen: it is the paper's."""
     labels = grokked(runs, gen_acc)
-    lrs = runs["lr"].values
-    best_hyper = best_baseline(runs, labels, list(baselines))[1]
+    strata, _ = heatmap_strata(runs, within)
     rows = []
     for window in windows:
-        for options in CANDIDATE_FILTERS:
-            predictor = EarlyLossPredictor(window=window, **options)
-            values = early_features(runs["train_loss"].values, runs["step"].values, predictor)
-            for feature in features:
-                score = values[feature]
-                if not np.isfinite(score).all():
-                    continue
-                for groks_when, oriented in (("above", score), ("below", -score)):
-                    overall, within = auroc(oriented, labels), auroc(oriented, labels, lrs)
-                    clearance = max(within - min_auroc_within_lr,
-                                    min(overall - min_auroc, overall - best_hyper - min_margin))
-                    chosen = predictor.model_copy(update={"feature": feature, "groks_when": groks_when,
-                                                          "threshold": best_threshold(score, labels, groks_when)})
-                    rows.append({"predictor": chosen.model_dump(), "auroc": overall, "within_lr": within,
-                                 "clearance": clearance})
-    return sorted(rows, key=lambda r: -np.nan_to_num(r["clearance"], nan=-np.inf))
+        for signal in signals:
+            for options in CANDIDATE_FILTERS:
+                predictor = EarlyLossPredictor(window=window, signal=signal, **options)
+                values = early_features(runs["train_loss"].values, runs["step"].values, predictor)
+                for feature in features:
+                    score = values[feature]
+                    if not np.isfinite(score).all():
+                        continue
+                    chosen = predictor.model_copy(update={"feature": feature, "groks_when": PAPER_SIGN,
+                                                          "threshold": best_threshold(score, labels, PAPER_SIGN)})
+                    rows.append({"predictor": chosen.model_dump(), "auroc": auroc(score, labels),
+                                 "within": auroc(score, labels, strata)})
+    return sorted(rows, key=lambda r: -np.nan_to_num(r["within"], nan=-np.inf))
 
 
 def _main() -> None:
@@ -288,6 +363,8 @@ def _main() -> None:
     parser.add_argument("curves", help="curves.nc trained with --seed-set development")
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--features", default="activity", help="comma-separated Hjorth parameters to try")
+    parser.add_argument("--windows", default="100,200,400", help="comma-separated window lengths K")
+    parser.add_argument("--signals", default="loss", help="comma-separated signals (loss, log_loss)")
     args = parser.parse_args()
     runs = healthy_runs(read_complete(args.curves))[0]
     labels = grokked(runs, 0.95)
@@ -296,11 +373,19 @@ def _main() -> None:
         if name in runs.coords or name == "lr_times_weight_decay":
             value = auroc(baseline_values(runs, name), labels)
             print(f"  hyper-parameter {name}: AUROC {max(value, 1 - value):.3f}")
-    parser_features = args.features.split(",")
-    for row in choose_predictor(runs, features=parser_features)[: args.top]:
+    fits = first_step_reaching(runs["train_acc"].values, runs["step"].values, 0.99)
+    print(f"t_fit (train acc >= 0.99): median {np.nanmedian(fits):g} over {int(np.isfinite(fits).sum())} runs "
+          f"that fit; a window should cover >= 1.3x that")
+    strata, _ = heatmap_strata(runs)
+    for name in ("lr", "weight_decay", "lr_times_weight_decay"):
+        value = auroc(baseline_values(runs, name), labels, strata)
+        print(f"  hyper-parameter {name} within heat maps: AUROC {max(value, 1 - value):.3f}")
+    rows = choose_predictor(runs, windows=[int(w) for w in args.windows.split(",")],
+                            signals=args.signals.split(","), features=args.features.split(","))
+    for row in rows[: args.top]:
         p = row["predictor"]
-        print(f"P1 clearance {row['clearance']:+.3f}, AUROC {row['auroc']:.3f}, within-lr {row['within_lr']:.3f}: "
-              f"K {p['window']} {p['detrend']} "
+        print(f"AUROC within heat maps {row['within']:.3f}, pooled {row['auroc']:.3f}: "
+              f"K {p['window']} {p['signal']} {p['detrend']} "
               f"(smoothing {p['smoothing']}, cutoff {p['cutoff']}, band {p['band']}) {p['feature']} "
               f"{p['groks_when']} {p['threshold']:.4g}")
 

@@ -77,21 +77,26 @@ def roc_curve(curves: xr.Dataset, verdict: dict):
     labels = grokked(runs, gen_acc)
     figure, (axis, per_lr) = plt.subplots(1, 2, figsize=(9.2, 5.2))
     scores = oriented_score(runs, predictor)
-    # P1's second alternative compares runs of one learning rate only: one curve per learning rate
-    lrs = runs["lr"].values
-    for lr in np.unique(lrs):
-        mine = lrs == lr
+    # P1 compares runs of one heat map (training fraction, and task and precision where swept): one curve each
+    from grokrepro.claims.spectral_prediction import heatmap_strata
+
+    strata, axes = heatmap_strata(runs, params.get("within", ("task", "train_fraction", "loss_dtype")))
+    for stratum in np.unique(strata):
+        mine = strata == stratum
         if labels[mine].any() and not labels[mine].all():
+            k = int(np.argmax(mine))
+            name = ", ".join(f"{a} {runs[a].values[k]}" for a in axes) or "all runs"
             fpr_l, tpr_l = _roc(scores[mine], labels[mine])
-            per_lr.plot(fpr_l, tpr_l, label=f"lr {lr:g}: {int(labels[mine].sum())} of {int(mine.sum())} grok, "
+            per_lr.plot(fpr_l, tpr_l, label=f"{name}: {int(labels[mine].sum())} of {int(mine.sum())} grok, "
                                              f"AUROC {auroc(scores[mine], labels[mine]):.2f}")
     per_lr.plot([0, 1], [0, 1], color="lightgrey", lw=0.8)
     per_lr.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
-               title=f"Within each learning rate (pooled: {auroc(scores, labels, lrs):.2f})")
+               title=f"Within each heat map (P1: {auroc(scores, labels, strata):.2f})")
     if per_lr.get_legend_handles_labels()[0]:
         per_lr.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fpr, tpr = _roc(scores, labels)
-    axis.plot(fpr, tpr, lw=2, label=f"early {predictor.feature} ({predictor.detrend}), AUROC {auroc(scores, labels):.2f}")
+    axis.plot(fpr, tpr, lw=2, label=f"early {predictor.feature} ({predictor.detrend}), pooled AUROC "
+                                    f"{auroc(scores, labels):.2f}")
     for label, other in params.get("other_readings", {}).items():
         other = EarlyLossPredictor(**other)
         other_scores = oriented_score(runs, other)
@@ -112,7 +117,7 @@ def roc_curve(curves: xr.Dataset, verdict: dict):
                      color="black", zorder=3, label="fixed threshold")
     axis.plot([0, 1], [0, 1], color="lightgrey", lw=0.8)
     axis.set(xlabel="false positive rate", ylabel="true positive rate", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
-             title=f"Predicting grokking ({int(labels.sum())} of {len(labels)} runs grok)")
+             title=f"Pooled over heat maps ({int(labels.sum())} of {len(labels)} runs grok)")
     axis.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.15))  # below: the curves fill the box
     return figure
 

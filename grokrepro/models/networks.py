@@ -126,14 +126,16 @@ class DecoderBlock(nn.Module):
 class PowerTransformer(nn.Module):
     """Power et al. 2022: decoder-only transformer over [a, op, b, =], predicting a∘b at '='."""
 
-    def __init__(self, n_symbols: int, d_model: int = 128, n_heads: int = 4, n_layers: int = 2):
+    def __init__(self, n_symbols: int, d_model: int = 128, n_heads: int = 4, n_layers: int = 2,
+                 tied_readout: bool = False):
         super().__init__()
-        self.n_symbols = n_symbols
+        self.n_symbols, self.d_model = n_symbols, d_model
         self.embed = nn.Embedding(n_symbols + 2, d_model)
         self.position = nn.Parameter(torch.randn(4, d_model) * 0.02)
         self.blocks = nn.ModuleList(DecoderBlock(d_model, n_heads) for _ in range(n_layers))
         self.final_norm = nn.LayerNorm(d_model)  # as the public reimplementation calibrated against has
-        self.readout = nn.Linear(d_model, n_symbols)
+        # Tied: the operand tokens' embeddings are the read-out weights (no bias).
+        self.readout = None if tied_readout else nn.Linear(d_model, n_symbols)
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         op = torch.full_like(pairs[..., :1], self.n_symbols)
@@ -146,7 +148,10 @@ class PowerTransformer(nn.Module):
         qkv = F.embedding(tokens, token_table) + F.linear(self.position, projection.weight, projection.bias)
         for i, block in enumerate(self.blocks):
             x = block(x, last_only=i == len(self.blocks) - 1, qkv=qkv if i == 0 else None)
-        return self.readout(self.final_norm(x[..., -1, :]))
+        last = self.final_norm(x[..., -1, :])
+        if self.readout is None:
+            return last @ self.embed.weight[: self.n_symbols].T
+        return self.readout(last)
 
 
 def build_model(config, n_symbols: int = 0, input_dim: int = 0) -> nn.Module:
@@ -180,7 +185,7 @@ def matmul_flops_per_example(model: nn.Module) -> int:
         attention_flops = 2 * (d * d + 2 * 3 * d * d + d * d) + 2 * 2 * 3 * d
         return attention_flops + 2 * 2 * d * d_mlp + 2 * d * model.n_symbols
     if isinstance(model, PowerTransformer):
-        d = model.readout.in_features
+        d = model.d_model
         total = 0
         for i, _ in enumerate(model.blocks):
             positions = 1 if i == len(model.blocks) - 1 else 4

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 MODULAR_OPERATIONS = (
     "x+y",
@@ -21,11 +21,18 @@ MODULAR_OPERATIONS = (
     "x^3+xy^2+y",
 )
 PERMUTATION_OPERATIONS = ("x*y", "x*y*x^-1", "x*y*x")
+COMMUTATIVE_OPERATIONS = ("x+y", "x^2+y^2", "x^2+xy+y^2")
 SCALES = ("smoke", "default", "paper")
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _drop_if_default(data: dict, defaults: dict) -> dict:
+    """Leave out optional fields at their defaults, so that adding one changes no existing run's id (ids hash
+    the dumped configuration)."""
+    return {k: v for k, v in data.items() if not (k in defaults and v == defaults[k])}
 
 
 class SplitTask(Strict):
@@ -64,6 +71,21 @@ class ModularTask(SplitTask):
     # "classes": pairs (a, b) labelled a∘b (classification). "triples": Mohamadi et al.'s regression task,
     # every triple (a, b, c) with target p·1[a∘b = c], squared loss on the c-th output; sizes count triples.
     target: Literal["classes", "triples"] = "classes"
+    # "unordered": a commutative operation's pairs (a, b) and (b, a) are one example, a <= b (Notsawo et al.:
+    # p(p+1)/2 pairs), so no test pair is the mirror image of a training pair.
+    pairs: Literal["ordered", "unordered"] = "ordered"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_if_default(handler(self), {"pairs": "ordered"})
+
+    @model_validator(mode="after")
+    def _unordered_needs_commutative(self):
+        if self.pairs == "unordered" and self.operation not in COMMUTATIVE_OPERATIONS:
+            raise ValueError(f"pairs: unordered needs a commutative operation ({', '.join(COMMUTATIVE_OPERATIONS)})")
+        if self.pairs == "unordered" and self.target != "classes":
+            raise ValueError("pairs: unordered applies to classification tasks only")
+        return self
 
     @field_validator("prime")
     @classmethod
@@ -136,6 +158,13 @@ class PowerTransformer(Transformer):
 
     kind: Literal["power_transformer"]
     n_layers: int = Field(default=2, gt=0)
+    # The operand embeddings are the read-out weights (Notsawo et al.: "the embedding weights are used as weights
+    # for the output linear classification layer").
+    tied_readout: bool = False
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return _drop_if_default(handler(self), {"tied_readout": False})
 
 
 class LazyQuadratic(Strict):
@@ -336,13 +365,21 @@ class Control(Strict):
     this `where` merged over the check's and these `params` over the check's; if it passes there too, it
     cannot tell the paper's effect from its absence and is `not_discriminating`."""
 
-    where: dict[str, Any] = Field(min_length=1)
+    # The control's runs (merged over the check's); may be empty when the control is the same runs read with
+    # other `params` (e.g. a hyper-parameter in place of the check's statistic).
+    where: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     # Sweep points the control needs that the check's grids lack (one grid over the same axes), run with
     # the claim's other runs.
     sweep: Optional[dict[str, list[Any]]] = None
     # Why the check must fail here, in one sentence for the report.
     why: str = ""
+
+    @model_validator(mode="after")
+    def _differs_from_its_check(self):
+        if not self.where and not self.params:
+            raise ValueError("a control needs a where (other runs) or params (another reading of the same runs)")
+        return self
 
 
 class Check(Strict):

@@ -132,6 +132,9 @@ def make_dataset(task, split_seed: int) -> Dataset:
         return gaussian_regression(task, split_seed)
     if task.kind == "modular":
         inputs, labels = _modular_table(task.operation, task.prime)
+        if getattr(task, "pairs", "ordered") == "unordered":  # one example per unordered pair, a <= b
+            keep = inputs[:, 0] <= inputs[:, 1]
+            inputs, labels = inputs[keep], labels[keep]
         n_symbols = task.prime
     elif task.kind == "bitwise":
         n_symbols = 2**task.bits
