@@ -84,11 +84,12 @@ def _split(trainer, k: int, which: str, points: int | None = None):
 
 
 def ntk_alignment(trainer, inputs, logged) -> dict[str, np.ndarray]:
-    """Centred alignment of the current eNTK with the labels, on the test set."""
+    """Centred alignment of the current eNTK with the labels, on the test set (the model's closed-form eNTK where
+    it has one)."""
     values = _empty(trainer)
     for k, model in trainer.run_models(np.nonzero(logged)[0]):
         x, y = _split(trainer, k, "test")
-        values[k] = centred_alignment(empirical_ntk(model, x), y)
+        values[k] = centred_alignment(model_ntk(model, x), y)
     return {"ntk_alignment": values}
 
 
