@@ -46,7 +46,7 @@ def grokking_curve(curves: xr.Dataset, verdict: dict):
     t_lin = np.nan
     if "linearised_test_loss" in run:
         for name, style in (("linearised_train_loss", "--"), ("linearised_test_loss", "-")):
-            left.plot(*_positive_steps(run, name), color="tab:green", linestyle=style,
+            left.plot(*_positive_steps(run, name), color="tab:green", linestyle=style, lw=3, alpha=0.5, zorder=1,
                       label=name.replace("_", " ").replace("linearised", "linearised network,"))
         t_lin = linearised_peak(runs, 0)
     kernel = run["kernel_test_loss"].values
