@@ -10,9 +10,9 @@ from grokrepro.models.lazy import LazyQuadratic
 from grokrepro.train.probes import empirical_ntk
 
 
-def random_net(dim=6, width=9, alpha=1.7, epsilon=0.4, seed=0):
+def random_net(dim=6, width=9, alpha=1.7, epsilon=0.4, seed=0, centred=True):
     torch.manual_seed(seed)
-    net = LazyQuadratic(dim, width, alpha, epsilon, centred=True)
+    net = LazyQuadratic(dim, width, alpha, epsilon, centred=centred)
     with torch.no_grad():
         net.weight.add_(0.5 * torch.randn_like(net.weight))  # move away from θ₀
     return net
@@ -42,6 +42,14 @@ def test_decomposition_detects_a_wrong_model():
     wrong = lazy_quadratic_terms(net.weight[None], net.initial_weight[None], 2 * net.alpha[None],
                                  net.epsilon[None], beta[None])
     assert wrong["population_loss"].item() != pytest.approx(terms["population_loss"].item(), rel=0.01)
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_the_models_closed_form_entk_is_the_torch_func_one(centred):
+    net = random_net(centred=centred).double()
+    x, x_other = torch.randn(4, 6, dtype=torch.float64), torch.randn(3, 6, dtype=torch.float64)
+    torch.testing.assert_close(net.ntk(x), empirical_ntk(net, x))
+    torch.testing.assert_close(net.ntk(x, x_other), empirical_ntk(net, x, x_other))
 
 
 def test_entk_matches_closed_form_and_finite_differences():
@@ -164,21 +172,31 @@ STEPS = np.arange(0, 40001, 100)
 
 def lazy_curves(runs):
     """runs: dicts with seed, t_train, t_test and optional plateau (test loss before t_test), kernel,
-    alignment (start, middle, end), n_train, alpha."""
+    alignment (start, at t_lin, end), n_train, alpha, departure (step where the network leaves its linearised
+    network; default 10 x t_lin)."""
     import xarray as xr
 
     n = len(runs)
     train = np.array([np.where(STEPS >= r["t_train"], 0.001, 0.4) for r in runs])
     test = np.array([np.where(STEPS >= r["t_test"], 0.001, np.where(STEPS == 0, 0.3, r.get("plateau", 0.2)))
                      for r in runs])
+    # the linearised network: its test loss peaks at T_LIN, then falls slowly towards the kernel line
+    linearised_test = np.tile(np.interp(STEPS, [0, T_LIN, STEPS[-1]], [0.3, 0.45, 0.3]), (n, 1))
+    linearised_train = np.tile(np.interp(STEPS, [0, T_LIN, STEPS[-1]], [0.4, 0.35, 0.3]), (n, 1))
+    for k, r in enumerate(runs):
+        lazy = STEPS < r.get("departure", 10 * T_LIN)
+        train[k, lazy], test[k, lazy] = linearised_train[k, lazy], linearised_test[k, lazy]
     kernel = np.full((n, len(STEPS)), np.nan)
     kernel[:, 0] = [r.get("kernel", 0.2) for r in runs]
     alignment = np.full((n, len(STEPS)), np.nan)
     for k, r in enumerate(runs):
-        start, middle, end = r.get("alignment", (0.1, 0.1, 0.1))
+        start, lazy_end, end = r.get("alignment", (0.1, 0.1, 0.1))
         t_test = r["t_test"] if np.isfinite(r["t_test"]) else STEPS[-1]
-        alignment[k] = np.interp(STEPS, [0, t_test / 2, t_test, STEPS[-1]], [start, middle, end, end])
+        alignment[k] = np.interp(STEPS, [0, T_LIN, t_test, STEPS[-1]], [start, lazy_end, end, end])
+    alignment[:, STEPS % 500 != 0] = np.nan  # measured sparsely, as the probe is
     return xr.Dataset({"train_loss": (("run", "step"), train), "test_loss": (("run", "step"), test),
+                       "linearised_train_loss": (("run", "step"), linearised_train),
+                       "linearised_test_loss": (("run", "step"), linearised_test),
                        "kernel_test_loss": (("run", "step"), kernel), "ntk_alignment": (("run", "step"), alignment),
                        "diverged_at": ("run", np.full(n, -1))},
                       coords={"run": [f"r{i}" for i in range(n)], "step": STEPS,
@@ -195,24 +213,164 @@ def run_check(kind, curves, **params):
     return CHECKS[kind].function(curves, check, CHECKS[kind].params_model.model_validate(params))
 
 
-def test_l2_passes_when_the_plateau_is_kernel_regression():
-    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "plateau": 0.21, "kernel": 0.2} for s in (1, 2, 3)]
-    assert run_check("lazy_phase_is_kernel_regression", lazy_curves(runs)).status == "pass"
+T_LIN = 700
+LAZY_THEN_RICH = {"t_train": 9000, "t_test": 20000, "alignment": (0.1, 0.1002, 0.122)}
+RICH_AT_ONCE = {"t_train": 300, "t_test": 800, "departure": 100, "alignment": (0.1, 0.5, 0.6)}
 
 
-def test_l2_fails_when_the_plateau_is_far_from_kernel_regression():
-    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "plateau": 0.1, "kernel": 0.2} for s in (1, 2, 3)]
-    assert run_check("lazy_phase_is_kernel_regression", lazy_curves(runs)).status == "fail"
+def test_l2_passes_when_the_network_tracks_its_linearisation_then_beats_the_kernel():
+    result = run_check("lazy_phase_tracks_linearised", lazy_curves([{"seed": s, **LAZY_THEN_RICH} for s in (1, 2, 3)]))
+    assert result.status == "pass" and result.value == pytest.approx(0.0)
+    assert "up to the linearised test-loss peak at step 700" in result.detail
 
 
-def test_l3_passes_when_alignment_rises_late():
-    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "alignment": (0.1, 0.12, 0.5)} for s in (1, 2, 3)]
-    assert run_check("alignment_rises_while_generalising", lazy_curves(runs)).status == "pass"
+def test_l2_fails_when_the_network_leaves_its_linearisation_at_once():
+    result = run_check("lazy_phase_tracks_linearised", lazy_curves([{"seed": s, **RICH_AT_ONCE} for s in (1, 2, 3)]))
+    assert result.status == "fail" and result.value > 0.1 and "beyond 10%" in result.detail
+
+
+def test_l2_fails_when_the_network_never_beats_kernel_regression():
+    runs = [{"seed": s, **LAZY_THEN_RICH, "t_test": np.inf, "plateau": 0.19, "departure": 5000} for s in (1, 2, 3)]
+    result = run_check("lazy_phase_tracks_linearised", lazy_curves(runs))
+    assert result.status == "fail" and "not below 0.8x" in result.detail
+
+
+def test_l2_without_a_linearised_curve_is_inconclusive():
+    curves = lazy_curves([{"seed": s, **LAZY_THEN_RICH} for s in (1, 2, 3)]).drop_vars("linearised_test_loss")
+    result = run_check("lazy_phase_tracks_linearised", curves)
+    assert result.status == "inconclusive" and "linearised_test_loss" in result.detail
+
+
+def test_l3_passes_when_alignment_is_flat_in_the_kernel_phase_and_rises_by_t_test():
+    result = run_check("alignment_flat_then_rises", lazy_curves([{"seed": s, **LAZY_THEN_RICH} for s in (1, 2, 3)]))
+    assert result.status == "pass" and result.value == pytest.approx(0.22)
+
+
+def test_l3_fails_when_alignment_rises_in_the_kernel_phase():
+    result = run_check("alignment_flat_then_rises", lazy_curves([{"seed": s, **RICH_AT_ONCE} for s in (1, 2, 3)]))
+    assert result.status == "fail" and "not flat" in result.detail
 
 
 def test_l3_fails_when_alignment_stays_flat():
-    runs = [{"seed": s, "t_train": 500, "t_test": 20000, "alignment": (0.3, 0.3, 0.31)} for s in (1, 2, 3)]
-    assert run_check("alignment_rises_while_generalising", lazy_curves(runs)).status == "fail"
+    runs = [{"seed": s, **LAZY_THEN_RICH, "alignment": (0.3, 0.3, 0.31)} for s in (1, 2, 3)]
+    result = run_check("alignment_flat_then_rises", lazy_curves(runs))
+    assert result.status == "fail" and "less than 10%" in result.detail
+
+
+def test_l2_and_l3_record_their_rich_control_which_must_fail(tmp_path):
+    from grokrepro.claims.evaluate import evaluate
+    from grokrepro.metrics.curves import write_atomic
+    from grokrepro.spec import load_spec
+    from helpers import tiny_spec, write_spec
+
+    checks = [{"name": name, "kind": kind, "statement": "s", "where": {"alpha": 1.0},
+               "control": {"where": {"alpha": 0.03125}, "why": "rich at once"}}
+              for name, kind in (("L2", "lazy_phase_tracks_linearised"), ("L3", "alignment_flat_then_rises"))]
+    raw = tiny_spec(task={"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30},
+                    model={"kind": "lazy_quadratic", "width": 8, "epsilon": 0.3},
+                    optimizer={"kind": "sgd", "lr": 2.0, "lr_alpha_power": -2},
+                    sweep={"model.alpha": [0.03125, 1.0]}, checks=checks)
+    raw["seeds"] = {"development": [0], "verdict": [1, 2, 3]}
+    spec = load_spec(write_spec(tmp_path, raw), "default")
+    runs = [{"seed": s, **LAZY_THEN_RICH} for s in (1, 2, 3)]
+    runs += [{"seed": s, **RICH_AT_ONCE, "alpha": 0.03125} for s in (1, 2, 3)]
+    write_atomic(as_merged(lazy_curves(runs)), tmp_path / "curves.nc")
+    verdict = evaluate(spec, "sha", tmp_path / "curves.nc")
+    for check in verdict["checks"]:
+        assert check["status"] == "pass", check
+        assert check["control"]["where"] == {"alpha": 0.03125} and check["control"]["passed"] is False
+    # a lazy control would pass L2 too: the check could not tell rich from lazy and is not discriminating
+    write_atomic(as_merged(lazy_curves([{"seed": s, **LAZY_THEN_RICH, "alpha": a} for s in (1, 2, 3)
+                                        for a in (0.03125, 1.0)])), tmp_path / "curves.nc")
+    verdict = evaluate(spec, "sha", tmp_path / "curves.nc")
+    assert {c["status"] for c in verdict["checks"]} == {"not_discriminating"}
+
+
+def as_merged(curves):
+    """The synthetic curves with what a merged curves file carries besides (stop times, budgets)."""
+    n = curves.sizes["run"]
+    return curves.assign(stopped_at=("run", np.full(n, -1))).assign_coords(
+        budget_steps=("run", np.full(n, STEPS[-1])), epsilon=("run", np.full(n, 0.3)))
+
+
+def tiny_problem(centred, seed=0, dim=5, width=8, n_train=20, n_test=30):
+    torch.manual_seed(seed)
+    net = LazyQuadratic(dim, width, alpha=1.3, epsilon=0.4, centred=centred).double()
+    x, x_test = (torch.randn(n, dim, dtype=torch.float64) / np.sqrt(dim) for n in (n_train, n_test))
+    beta = torch.randn(dim, dtype=torch.float64)
+    return net, x, 0.5 * (x @ beta) ** 2, x_test, 0.5 * (x_test @ beta) ** 2
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_closed_form_linearised_losses_equal_training_the_torch_func_linearisation(centred):
+    from grokrepro.metrics.linearised import LinearisedTwin, closed_form_losses
+
+    net, x, y, x_test, y_test = tiny_problem(centred)
+    lr, steps = 3.0, [0, 1, 2, 10, 50, 120, 400]
+    with torch.no_grad():
+        start, start_test = net(x), net(x_test)
+    closed = closed_form_losses(empirical_ntk(net, x), empirical_ntk(net, x_test, x), start, start_test, y, y_test,
+                                lr, steps)
+    twin = LinearisedTwin(net, x, y, lr)
+    trained = []
+    for step in steps:
+        twin.advance(step)
+        trained.append(twin.losses(x_test, y_test))
+    np.testing.assert_allclose(np.array(trained), np.stack(closed, axis=1), rtol=1e-12)
+    assert trained[-1][0] < 0.5 * trained[0][0]  # it did train
+
+
+def test_the_linearised_network_ends_at_kernel_regression():
+    from grokrepro.metrics.linearised import LinearisedSpectrum
+
+    net, x, y, x_test, y_test = tiny_problem(True)
+    kernel, cross = empirical_ntk(net, x), empirical_ntk(net, x_test, x)
+    spectrum = LinearisedSpectrum(kernel, cross, torch.zeros(20), torch.zeros(30), y, y_test, lr=3.0)
+    train, test = spectrum.predictions(10**7)
+    torch.testing.assert_close(train, y.double())
+    torch.testing.assert_close(test, kernel_regression_predictions(kernel, cross, y).double())
+
+
+def test_the_twin_trains_a_linearised_network_with_weight_decay_as_the_trainer_does():
+    from grokrepro.metrics.linearised import LinearisedTwin
+
+    net, x, y, x_test, y_test = tiny_problem(True)
+    twin = LinearisedTwin(net, x, y, lr=1.0, weight_decay=0.1)
+    twin.advance(1)
+    # one step by hand: θ₁ = (1 − ηλ)θ₀ − η∇, and the linear model's gradient at θ₀ is the network's
+    net.zero_grad()
+    ((net(x) - y) ** 2).mean().backward()
+    expected = (1 - 0.1) * twin.initial["weight"] - net.weight.grad
+    torch.testing.assert_close(twin.initial["weight"] + twin.offset["weight"], expected)
+
+
+def test_the_probe_logs_the_linearised_curve_through_the_trainer():
+    from grokrepro.spec import expand_runs
+    from grokrepro.tasks import make_dataset
+    from grokrepro.train import EnsembleTrainer
+    from helpers import resolved, tiny_spec
+
+    raw = tiny_spec(task={"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30},
+                    model={"kind": "lazy_quadratic", "width": 8, "epsilon": 0.3},
+                    optimizer={"kind": "sgd", "lr": 2.0, "lr_alpha_power": -2},
+                    train={"steps": 40, "log_every": 10, "log_points": 0,
+                           "probes": [{"kind": "linearised_curve", "every": 10}]},
+                    sweep={"model.alpha": [0.03125, 128.0]}, checks=[{"name": "L2", "kind": "lazy_phase_tracks_linearised",
+                                                                  "statement": "s"}])
+    runs = expand_runs(resolved(raw))
+    datasets = [make_dataset(r.task, r.split_seed) for r in runs]
+    result = EnsembleTrainer(runs, datasets).run(progress=False)
+    metrics = result.metrics
+    for name in ("train_loss", "test_loss"):
+        linearised = metrics[f"linearised_{name}"]
+        assert np.isfinite(linearised).all()
+        np.testing.assert_allclose(linearised[:, 0], metrics[name][:, 0], rtol=1e-5)  # both start at θ₀
+        # the linearised curve does not depend on alpha under eta_0 / alpha^2; a very lazy network follows it
+        # (to ~eps / alpha), a rich one leaves it
+        lazy = np.array([r.model.alpha == 128.0 for r in runs])
+        np.testing.assert_allclose(linearised[lazy], metrics[name][lazy], rtol=2e-2)
+        np.testing.assert_allclose(linearised[lazy], linearised[~lazy], rtol=1e-4)
+        assert np.abs(metrics[name][~lazy, -1] / linearised[~lazy, -1] - 1).min() > 0.1
 
 
 GOLDILOCKS = {"small": 50, "middle": 120, "large": 500}

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.lazy_to_rich import amount_of_grokking, loss_times
+from grokrepro.claims.lazy_to_rich import amount_of_grokking, linearised_peak, loss_times
 from grokrepro.claims.verdict import select_runs
 from grokrepro.figures.common import plt, sns
 
@@ -34,18 +34,26 @@ def _positive_steps(run: xr.Dataset, name: str) -> tuple[np.ndarray, np.ndarray]
 
 
 def grokking_curve(curves: xr.Dataset, verdict: dict):
-    """Fig. 1: train and test loss of the L2 run (first seed), the initial-kernel regression loss, and the exact
-    population loss split into its three terms."""
+    """Fig. 1: train and test loss of the L2 run (first seed) against its linearised network's and the
+    initial-kernel regression loss (the linearised network's end point), and the exact population loss split into
+    its three terms."""
     runs = _runs(curves, verdict, "L2")
     run = runs.isel(run=0)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for name, color, style in (("train_loss", "tab:blue", "--"), ("test_loss", "tab:blue", "-")):
         left.plot(*_positive_steps(run, name), color=color, linestyle=style, label=name.replace("_", " "))
+    # Fig. 1(b)'s comparison: the linearised network trained alongside (green), whose end is the kernel line
+    t_lin = np.nan
+    if "linearised_test_loss" in run:
+        for name, style in (("linearised_train_loss", "--"), ("linearised_test_loss", "-")):
+            left.plot(*_positive_steps(run, name), color="tab:green", linestyle=style, lw=3, alpha=0.5, zorder=1,
+                      label=name.replace("_", " ").replace("linearised", "linearised network,"))
+        t_lin = linearised_peak(runs, 0)
     kernel = run["kernel_test_loss"].values
     if np.isfinite(kernel[0]):
-        left.axhline(kernel[0], color="tab:red", label="kernel regression, initial eNTK")
+        left.axhline(kernel[0], color="black", label="kernel regression, initial eNTK")
     t_train, t_test = loss_times(runs.isel(run=[0]), _threshold(verdict))
-    for time, label in ((t_train[0], "t_train"), (t_test[0], "t_test")):
+    for time, label in ((t_lin, "t_lin"), (t_train[0], "t_train"), (t_test[0], "t_test")):
         if np.isfinite(time):
             left.axvline(time, color="grey", linestyle=":")
             left.annotate(label, (time, left.get_ylim()[1]), fontsize=7, rotation=90, va="top")
@@ -106,7 +114,7 @@ def alignment(curves: xr.Dataset, verdict: dict):
     for k in np.nonzero(np.isfinite(t_test))[0]:
         value = np.interp(t_test[k], *_positive_steps(runs.isel(run=k), "ntk_alignment"))
         axis.scatter([t_test[k]], [value], color="black", s=10, zorder=3)
-    axis.set(xscale="log", xlabel="step (log)", ylabel="centred eNTK-label alignment (test set)",
+    axis.set(xscale="log", yscale="log", xlabel="step (log)", ylabel="centred eNTK-label alignment (test set)",
              title="Alignment over training (dots: t_test of each run)")
     return figure
 

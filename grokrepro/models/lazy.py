@@ -34,3 +34,16 @@ class LazyQuadratic(nn.Module):
         if self.centred:
             out = out - self.unscaled(self.initial_weight, inputs)
         return self.alpha * out
+
+    def ntk(self, inputs_a: torch.Tensor, inputs_b: torch.Tensor | None = None) -> torch.Tensor:
+        """Closed-form eNTK (the same with or without centring, since θ₀ is fixed): ∂f/∂w_i = (α/N)(1 + ε w_i·x) x,
+        so K(x, x') = (α²/N²) (x·x') Σ_i (1 + ε w_i·x)(1 + ε w_i·x')."""
+        def gains(inputs):
+            with torch.no_grad():
+                return 1 + self.epsilon * (inputs @ self.weight.T)
+
+        gain_a = gains(inputs_a)
+        gain_b = gain_a if inputs_b is None else gains(inputs_b)
+        other = inputs_a if inputs_b is None else inputs_b
+        width = self.weight.shape[0]
+        return (self.alpha / width) ** 2 * (gain_a @ gain_b.T) * (inputs_a @ other.T)

@@ -284,7 +284,8 @@ class EarlyAbort(EarlyLossPredictor):
 class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
-    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share", "ntk_drift"]
+    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share", "ntk_drift",
+                  "linearised_curve"]
     every: int = Field(gt=0)
     # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
     samples: int = Field(default=100, ge=2)

@@ -374,6 +374,7 @@ class EnsembleTrainer:
     def _run_probes(self, step: int, logged: np.ndarray) -> dict[str, np.ndarray]:
         """Values of the probes due at this step, one (run,) array per measured quantity."""
         values = {}
+        self.probe_step = step  # for probes that depend on the step itself (the linearised network's curve)
         for probe, inputs in zip(self.probes, self.probe_inputs):
             if step % probe.every == 0 or step == self.train.steps:
                 settings = {"probe": probe} if probe.kind in TAKES_SETTINGS else {}

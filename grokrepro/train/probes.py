@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from grokrepro.metrics.fourier import supported, trigonometric_share
 from grokrepro.metrics.kernels import centred_alignment, kernel_regression_coefficients
+from grokrepro.metrics.linearised import LinearisedSpectrum, LinearisedTwin
 from grokrepro.metrics.lmn import linear_mapping_number
 from grokrepro.metrics.population import lazy_quadratic_terms
 
@@ -83,11 +84,12 @@ def _split(trainer, k: int, which: str, points: int | None = None):
 
 
 def ntk_alignment(trainer, inputs, logged) -> dict[str, np.ndarray]:
-    """Centred alignment of the current eNTK with the labels, on the test set."""
+    """Centred alignment of the current eNTK with the labels, on the test set (the model's closed-form eNTK where
+    it has one)."""
     values = _empty(trainer)
     for k, model in trainer.run_models(np.nonzero(logged)[0]):
         x, y = _split(trainer, k, "test")
-        values[k] = centred_alignment(empirical_ntk(model, x), y)
+        values[k] = centred_alignment(model_ntk(model, x), y)
     return {"ntk_alignment": values}
 
 
@@ -179,6 +181,45 @@ def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
     return {"ntk_drift": drift, "ntk_drift_raw": raw, "ntk_drift_ref": reference}
 
 
+def linearised_curve(trainer, inputs, logged) -> dict[str, np.ndarray]:
+    """Train and test loss of each run's linearised network (its first-order expansion around θ₀, trained by the
+    same full-batch gradient descent from the same start) at the current step: Kumar et al.'s Fig. 1 comparator.
+
+    Without weight decay, in closed form from the eigendecomposition of the initial eNTK (computed once per run);
+    with it, by training a torch.func twin of the linearisation step by step (metrics/linearised.py)."""
+    if not trainer.regression or trainer.optimizer.kind != "sgd" or not trainer.full_batch:
+        raise TypeError("the linearised_curve probe needs a regression task trained by full-batch sgd, not "
+                        f"{trainer.optimizer.kind} with batch size {trainer.batch_size}")
+    train, test = _empty(trainer), _empty(trainer)
+    rows = np.nonzero(logged)[0]
+    cache = trainer.__dict__.setdefault("_linearised", {})
+    missing = [k for k in rows if k not in cache]
+    if missing:  # from θ₀, whatever step this is (a resumed run reaches here first at its checkpoint's step)
+        saved = dict(trainer.params)
+        try:
+            trainer.params.update(trainer.initial_params)
+            for k, model in trainer.run_models(np.asarray(missing)):
+                (x_train, y_train), (x_test, y_test) = _split(trainer, k, "train"), _split(trainer, k, "test")
+                lr, weight_decay = float(trainer.lr[k]), float(trainer.weight_decay[k])
+                if weight_decay == 0:
+                    with torch.no_grad():
+                        start_train, start_test = model(x_train), model(x_test)
+                    cache[k] = LinearisedSpectrum(model_ntk(model, x_train), model_ntk(model, x_test, x_train),
+                                                  start_train, start_test, y_train, y_test, lr)
+                else:
+                    cache[k] = (LinearisedTwin(model, x_train, y_train, lr, weight_decay), x_test, y_test)
+        finally:
+            trainer.params.update(saved)
+    for k in rows:
+        if isinstance(cache[k], LinearisedSpectrum):
+            train[k], test[k] = cache[k].losses(trainer.probe_step)
+        else:
+            twin, x_test, y_test = cache[k]
+            twin.advance(trainer.probe_step)
+            train[k], test[k] = twin.losses(x_test, y_test)
+    return {"linearised_train_loss": train, "linearised_test_loss": test}
+
+
 def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
     """Share of each run's logits, over every pair of the table, in its operation's trigonometric subspace."""
     task = trainer.runs[0].task
@@ -193,6 +234,7 @@ def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
 
 
 PROBES = {"fourier_share": fourier_share, "lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
-          "kernel_regression": kernel_regression, "ntk_drift": ntk_drift}
+          "kernel_regression": kernel_regression, "ntk_drift": ntk_drift,
+          "linearised_curve": linearised_curve}
 # Probes that read their own settings (points, split) get the probe as `probe=`.
 TAKES_SETTINGS = {"kernel_regression", "ntk_drift"}
