@@ -6,7 +6,7 @@ import xarray as xr
 from grokrepro.claims.critical_dataset_size import (
     CriticalSizeParams, GeneralisationParams, MemorisationParams, critical_size_bounds_grokking,
     generalisation_norm_flat, memorisation_norm_rises)
-from grokrepro.claims.semi_grokking import PlateauParams, semi_grokking_plateau
+from grokrepro.claims.semi_grokking import PlateauParams, runs_needed, semi_grokking_plateau
 from grokrepro.claims.ungrokking import (
     ControlParams, ForgetsParams, TransitionParams, WeightDecayParams, no_ungrokking_without_weight_decay,
     ungrokking_forgets, ungrokking_is_a_transition, ungrokking_size_ignores_weight_decay)
@@ -252,24 +252,78 @@ def test_u4_control_without_weight_decay():
 
 
 # -- S1 ---------------------------------------------------------------------------------------------------------
-def semi(test_acc, norm=lambda s: np.full(len(s), 70.0), loss=1e-3):
-    return curves_from([dict(seed=0, train_size=1000, labels="true", weight_decay=1.0, param_norm=norm,
-                             train_acc=lambda s: np.where(s >= 200, 1.0, 0.1), test_acc=test_acc,
-                             train_loss=loss)])
+PLATEAU = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+CLIMB = lambda s: np.clip((s - 2000) / 6000, 0, 1)  # noqa: E731  # leaves chance at 3200, reaches 0.9 at 7400
+
+
+def semi_rows(test_acc, n=1, norm=lambda s: np.full(len(s), 70.0), loss=1e-3, size=1000):
+    return [dict(seed=seed, train_size=size, labels="true", weight_decay=1.0, param_norm=norm,
+                 train_acc=lambda s: np.where(s >= 200, 1.0, 0.1), test_acc=test_acc, train_loss=loss)
+            for seed in range(n)]
+
+
+def semi(test_acc, **kwargs):
+    return curves_from(semi_rows(test_acc, **kwargs))
 
 
 def test_s1_finds_a_flat_plateau():
-    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
-    result = semi_grokking_plateau(semi(plateau), check("x"), PlateauParams())
+    result = semi_grokking_plateau(semi(PLATEAU), check("x"), PlateauParams())
     assert result.status == "pass" and "2000-7900" in result.detail
 
 
-def test_s1_rejects_a_slow_climb_and_a_plateau_with_moving_norm():
-    climb = lambda s: np.clip((s - 2000) / 6000, 0, 1)  # noqa: E731
-    assert semi_grokking_plateau(semi(climb), check("x"), PlateauParams()).status == "fail"
-    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+def test_s1_ignores_oscillating_train_loss_and_a_logged_spike():
+    wobbly_loss = lambda s: 1e-3 * (1 + 0.5 * np.sin(s / 300))  # noqa: E731  # the paper's oscillating train loss
+    spiky = lambda s: np.where(s == 5000, 0.95, PLATEAU(s))  # noqa: E731  # one logged spike above the band
+    result = semi_grokking_plateau(semi(spiky, loss=wobbly_loss), check("x"), PlateauParams())
+    assert result.status == "pass", result.detail
+    raw = semi_grokking_plateau(semi(spiky), check("x"), PlateauParams(median_window=1))
+    assert raw.value < result.value  # unsmoothed, the spike cuts the plateau in two
+
+
+def test_s1_rejects_a_plateau_with_moving_norm():
     shrinking = lambda s: 100.0 - 0.005 * s  # noqa: E731
-    assert semi_grokking_plateau(semi(plateau, norm=shrinking), check("x"), PlateauParams()).status == "fail"
+    result = semi_grokking_plateau(semi(PLATEAU, n=29, norm=shrinking), check("x"), PlateauParams())
+    assert result.status == "fail" and result.value < 1
+
+
+def test_runs_needed_excludes_the_rate():
+    assert runs_needed(0.10, 0.95) == 29 and 0.9**29 < 0.05 < 0.9**28
+    assert runs_needed(0.5, 0.75) == 2
+
+
+def test_s1_fails_only_with_enough_informative_runs_and_is_otherwise_inconclusive():
+    assert semi_grokking_plateau(semi(CLIMB, n=29), check("x"), PlateauParams()).status == "fail"
+    few = semi_grokking_plateau(semi(CLIMB, n=28), check("x"), PlateauParams())
+    assert few.status == "inconclusive" and few.value < 1 and "only 28 are informative" in few.detail
+    assert "units of 1/(lr wd)" in few.detail.split("; ")[0]
+
+
+def test_s1_runs_still_at_chance_or_cut_short_are_not_informative():
+    at_chance = semi_rows(lambda s: np.full(len(s), 0.02), n=29)
+    late = semi_rows(lambda s: np.where(s < 8000, 0.02, 0.3), n=29)  # left chance at 8000, watched to 10000 only
+    for rows in (at_chance, late):
+        result = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams())
+        assert result.status == "inconclusive" and "only 0 are informative" in result.detail
+    # watched long enough after leaving chance, a run counts without reaching the top of the band
+    early = semi_rows(lambda s: np.where(s < 4000, 0.02, 0.25 + (s - 4000) / 1e4), n=29)
+    assert semi_grokking_plateau(curves_from(early), check("x"), PlateauParams()).status == "fail"
+
+
+def test_s1_counts_only_runs_near_the_boundary():
+    rows = semi_rows(CLIMB, n=29, size=1000) + semi_rows(PLATEAU, n=1, size=3000)
+    near = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams(boundary_size=1000))
+    assert near.status == "fail" and "1 outside the near-boundary window" in near.detail
+    far_too = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams())
+    assert far_too.status == "pass"
+    few_near = semi_rows(CLIMB, n=20, size=1000) + semi_rows(CLIMB, n=9, size=3000)
+    assert semi_grokking_plateau(curves_from(few_near), check("x"),
+                                 PlateauParams(boundary_size=1000)).status == "inconclusive"
+
+
+def test_s1_control_fast_grokking_runs_do_not_count_as_a_plateau():
+    fast = lambda s: np.where(s < 300, 0.02, np.where(s < 600, 0.5, 1.0))  # noqa: E731
+    result = semi_grokking_plateau(semi(fast, n=3, size=2000), check("x"), PlateauParams())
+    assert not result.passed and result.value is not None and result.value < 1
 
 
 def test_u3_weight_decays_may_have_their_own_size_grids():
