@@ -1,4 +1,6 @@
-"""Checks of Varma et al.'s three claims (C1-C3, U1-U4, S1) on synthetic curves, each passing and failing."""
+"""Checks of Varma et al.'s three claims (C1-C3, U1-U5, S1) on synthetic curves, each passing and failing."""
+
+import json
 
 import numpy as np
 import xarray as xr
@@ -8,8 +10,9 @@ from grokrepro.claims.critical_dataset_size import (
     generalisation_norm_flat, memorisation_norm_rises)
 from grokrepro.claims.semi_grokking import PlateauParams, runs_needed, semi_grokking_plateau
 from grokrepro.claims.ungrokking import (
-    ControlParams, ForgetsParams, TransitionParams, WeightDecayParams, no_ungrokking_without_weight_decay,
-    ungrokking_forgets, ungrokking_is_a_transition, ungrokking_size_ignores_weight_decay)
+    ControlParams, ForgetsParams, SettlesParams, TransitionParams, WeightDecayParams,
+    no_ungrokking_without_weight_decay, ungrokking_forgets, ungrokking_is_a_transition, ungrokking_settles_midway,
+    ungrokking_size_ignores_weight_decay)
 from grokrepro.metrics.sizes import crossing, log_interpolate
 from grokrepro.spec.schema import Check
 
@@ -249,6 +252,56 @@ def test_u4_control_without_weight_decay():
     forgot = curves_from(ungrokked(500, wds=(0.0,)))
     result = no_ungrokking_without_weight_decay(forgot, check("x", where={"train_size": 300}), ControlParams())
     assert result.status == "fail"
+
+
+# -- U5 ---------------------------------------------------------------------------------------------------------
+def settling(final_acc=0.5, share=0.6, norm=lambda s: np.full(len(s), 50.0), sizes=(600, 680), seeds=SEEDS,
+             lr=2.5e-3, prime=59):
+    """Grokked runs (test acc 1, Fourier share 0.95 at step 0) that fall to `final_acc` by step 3000 and stay;
+    10000 steps at lr 2.5e-3, wd 1 are 25 units of 1/(lr wd)."""
+    rows = [dict(seed=seed, train_size=d, labels="true", weight_decay=1.0, param_norm=norm, train_acc=1.0,
+                 test_acc=lambda s: np.where(s < 3000, 1.0 - (1.0 - final_acc) * s / 3000, final_acc),
+                 train_loss=1e-3,
+                 fourier_share=lambda s: np.where(s % 2500 == 0, np.where(s == 0, 0.95, share), np.nan))
+            for d in sizes for seed in seeds]
+    curves = curves_from(rows)
+    config = json.dumps({"task": {"prime": prime}})
+    return curves.assign_coords(lr=("run", np.full(len(rows), lr)), config=("run", [config] * len(rows)))
+
+
+def test_u5_passes_when_runs_settle_midway_with_a_mixed_fourier_share():
+    result = ungrokking_settles_midway(settling(), check("x"), SettlesParams())
+    assert result.status == "pass" and result.value == 1.0, result.detail
+    assert "0.950 -> 0.600 (chance 0.017)" in result.detail
+
+
+def test_u5_fails_where_test_accuracy_stays_high_or_falls_to_chance():
+    for final in (0.99, 0.05):
+        result = ungrokking_settles_midway(settling(final_acc=final), check("x"), SettlesParams())
+        assert result.status == "fail" and result.value == 0.0, result.detail
+        assert result.detail.startswith("At no train_size")
+
+
+def test_u5_fails_without_a_mixed_share_or_with_a_moving_norm():
+    assert ungrokking_settles_midway(settling(share=0.93), check("x"), SettlesParams()).status == "fail"
+    assert ungrokking_settles_midway(settling(share=0.05), check("x"), SettlesParams()).status == "fail"
+    shrinking = lambda s: 60.0 - 0.001 * s  # noqa: E731  # 8 % over the last half
+    assert ungrokking_settles_midway(settling(norm=shrinking), check("x"), SettlesParams()).status == "fail"
+
+
+def test_u5_needs_a_long_enough_budget_and_a_fourier_share():
+    short = ungrokking_settles_midway(settling(lr=1e-3), check("x"), SettlesParams())  # 10 units
+    assert short.status == "inconclusive" and short.value is None
+    blind = settling().drop_vars("fourier_share")
+    assert ungrokking_settles_midway(blind, check("x"), SettlesParams()).status == "inconclusive"
+
+
+def test_u5_one_size_is_enough():
+    curves = xr.concat([settling(sizes=(600,)), settling(final_acc=0.99, sizes=(1200,))], dim="run")
+    result = ungrokking_settles_midway(curves, check("x"), SettlesParams())
+    assert result.status == "pass" and "At train_size 600" in result.detail
+    control = ungrokking_settles_midway(curves, check("x", where={"train_size": 1200}), SettlesParams())
+    assert control.status == "fail"
 
 
 # -- S1 ---------------------------------------------------------------------------------------------------------
