@@ -215,6 +215,9 @@ def settles_midway(steps, test_acc, param_norm, fourier_share, chance, params: S
 
 @check("ungrokking_settles_midway", SettlesParams)
 def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesParams) -> CheckResult:
+    """At some subset size, on >= min_seed_fraction of the seeds, runs of >= min_budget_units settle over their
+    last tail_fraction at a test accuracy in [low_acc, high_acc] (within max_acc_change, norm within
+    max_norm_change) with a final Fourier share min_share_gap below the parent's and above chance (1/p)."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if "fourier_share" not in runs:
