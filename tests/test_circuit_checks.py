@@ -1,4 +1,6 @@
-"""Checks of Varma et al.'s three claims (C1-C3, U1-U4, S1) on synthetic curves, each passing and failing."""
+"""Checks of Varma et al.'s three claims (C1-C3, U1-U5, S1) on synthetic curves, each passing and failing."""
+
+import json
 
 import numpy as np
 import xarray as xr
@@ -6,10 +8,11 @@ import xarray as xr
 from grokrepro.claims.critical_dataset_size import (
     CriticalSizeParams, GeneralisationParams, MemorisationParams, critical_size_bounds_grokking,
     generalisation_norm_flat, memorisation_norm_rises)
-from grokrepro.claims.semi_grokking import PlateauParams, semi_grokking_plateau
+from grokrepro.claims.semi_grokking import PlateauParams, runs_needed, semi_grokking_plateau
 from grokrepro.claims.ungrokking import (
-    ControlParams, ForgetsParams, TransitionParams, WeightDecayParams, no_ungrokking_without_weight_decay,
-    ungrokking_forgets, ungrokking_is_a_transition, ungrokking_size_ignores_weight_decay)
+    ControlParams, ForgetsParams, SettlesParams, TransitionParams, WeightDecayParams,
+    no_ungrokking_without_weight_decay, ungrokking_forgets, ungrokking_is_a_transition, ungrokking_settles_midway,
+    ungrokking_size_ignores_weight_decay)
 from grokrepro.metrics.sizes import crossing, log_interpolate
 from grokrepro.spec.schema import Check
 
@@ -251,25 +254,129 @@ def test_u4_control_without_weight_decay():
     assert result.status == "fail"
 
 
+# -- U5 ---------------------------------------------------------------------------------------------------------
+def settling(final_acc=0.5, share=0.6, norm=lambda s: np.full(len(s), 50.0), sizes=(600, 680), seeds=SEEDS,
+             lr=2.5e-3, prime=59):
+    """Grokked runs (test acc 1, Fourier share 0.95 at step 0) that fall to `final_acc` by step 3000 and stay;
+    10000 steps at lr 2.5e-3, wd 1 are 25 units of 1/(lr wd)."""
+    rows = [dict(seed=seed, train_size=d, labels="true", weight_decay=1.0, param_norm=norm, train_acc=1.0,
+                 test_acc=lambda s: np.where(s < 3000, 1.0 - (1.0 - final_acc) * s / 3000, final_acc),
+                 train_loss=1e-3,
+                 fourier_share=lambda s: np.where(s % 2500 == 0, np.where(s == 0, 0.95, share), np.nan))
+            for d in sizes for seed in seeds]
+    curves = curves_from(rows)
+    config = json.dumps({"task": {"prime": prime}})
+    return curves.assign_coords(lr=("run", np.full(len(rows), lr)), config=("run", [config] * len(rows)))
+
+
+def test_u5_passes_when_runs_settle_midway_with_a_mixed_fourier_share():
+    result = ungrokking_settles_midway(settling(), check("x"), SettlesParams())
+    assert result.status == "pass" and result.value == 1.0, result.detail
+    assert "0.950 -> 0.600 (chance 0.017)" in result.detail
+
+
+def test_u5_fails_where_test_accuracy_stays_high_or_falls_to_chance():
+    for final in (0.99, 0.05):
+        result = ungrokking_settles_midway(settling(final_acc=final), check("x"), SettlesParams())
+        assert result.status == "fail" and result.value == 0.0, result.detail
+        assert result.detail.startswith("At no train_size")
+
+
+def test_u5_fails_without_a_mixed_share_or_with_a_moving_norm():
+    assert ungrokking_settles_midway(settling(share=0.93), check("x"), SettlesParams()).status == "fail"
+    assert ungrokking_settles_midway(settling(share=0.05), check("x"), SettlesParams()).status == "fail"
+    shrinking = lambda s: 60.0 - 0.001 * s  # noqa: E731  # 8 % over the last half
+    assert ungrokking_settles_midway(settling(norm=shrinking), check("x"), SettlesParams()).status == "fail"
+
+
+def test_u5_needs_a_long_enough_budget_and_a_fourier_share():
+    short = ungrokking_settles_midway(settling(lr=1e-3), check("x"), SettlesParams())  # 10 units
+    assert short.status == "inconclusive" and short.value is None
+    blind = settling().drop_vars("fourier_share")
+    assert ungrokking_settles_midway(blind, check("x"), SettlesParams()).status == "inconclusive"
+
+
+def test_u5_one_size_is_enough():
+    curves = xr.concat([settling(sizes=(600,)), settling(final_acc=0.99, sizes=(1200,))], dim="run")
+    result = ungrokking_settles_midway(curves, check("x"), SettlesParams())
+    assert result.status == "pass" and "At train_size 600" in result.detail
+    control = ungrokking_settles_midway(curves, check("x", where={"train_size": 1200}), SettlesParams())
+    assert control.status == "fail"
+
+
 # -- S1 ---------------------------------------------------------------------------------------------------------
-def semi(test_acc, norm=lambda s: np.full(len(s), 70.0), loss=1e-3):
-    return curves_from([dict(seed=0, train_size=1000, labels="true", weight_decay=1.0, param_norm=norm,
-                             train_acc=lambda s: np.where(s >= 200, 1.0, 0.1), test_acc=test_acc,
-                             train_loss=loss)])
+PLATEAU = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+CLIMB = lambda s: np.clip((s - 2000) / 6000, 0, 1)  # noqa: E731  # leaves chance at 3200, reaches 0.9 at 7400
+
+
+def semi_rows(test_acc, n=1, norm=lambda s: np.full(len(s), 70.0), loss=1e-3, size=1000):
+    return [dict(seed=seed, train_size=size, labels="true", weight_decay=1.0, param_norm=norm,
+                 train_acc=lambda s: np.where(s >= 200, 1.0, 0.1), test_acc=test_acc, train_loss=loss)
+            for seed in range(n)]
+
+
+def semi(test_acc, **kwargs):
+    return curves_from(semi_rows(test_acc, **kwargs))
 
 
 def test_s1_finds_a_flat_plateau():
-    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
-    result = semi_grokking_plateau(semi(plateau), check("x"), PlateauParams())
+    result = semi_grokking_plateau(semi(PLATEAU), check("x"), PlateauParams())
     assert result.status == "pass" and "2000-7900" in result.detail
 
 
-def test_s1_rejects_a_slow_climb_and_a_plateau_with_moving_norm():
-    climb = lambda s: np.clip((s - 2000) / 6000, 0, 1)  # noqa: E731
-    assert semi_grokking_plateau(semi(climb), check("x"), PlateauParams()).status == "fail"
-    plateau = lambda s: np.where(s < 2000, 0.02, np.where(s < 8000, 0.55, 1.0))  # noqa: E731
+def test_s1_ignores_oscillating_train_loss_and_a_logged_spike():
+    wobbly_loss = lambda s: 1e-3 * (1 + 0.5 * np.sin(s / 300))  # noqa: E731  # the paper's oscillating train loss
+    spiky = lambda s: np.where(s == 5000, 0.95, PLATEAU(s))  # noqa: E731  # one logged spike above the band
+    result = semi_grokking_plateau(semi(spiky, loss=wobbly_loss), check("x"), PlateauParams())
+    assert result.status == "pass", result.detail
+    raw = semi_grokking_plateau(semi(spiky), check("x"), PlateauParams(median_window=1))
+    assert raw.value < result.value  # unsmoothed, the spike cuts the plateau in two
+
+
+def test_s1_rejects_a_plateau_with_moving_norm():
     shrinking = lambda s: 100.0 - 0.005 * s  # noqa: E731
-    assert semi_grokking_plateau(semi(plateau, norm=shrinking), check("x"), PlateauParams()).status == "fail"
+    result = semi_grokking_plateau(semi(PLATEAU, n=29, norm=shrinking), check("x"), PlateauParams())
+    assert result.status == "fail" and result.value < 1
+
+
+def test_runs_needed_excludes_the_rate():
+    assert runs_needed(0.10, 0.95) == 29 and 0.9**29 < 0.05 < 0.9**28
+    assert runs_needed(0.5, 0.75) == 2
+
+
+def test_s1_fails_only_with_enough_informative_runs_and_is_otherwise_inconclusive():
+    assert semi_grokking_plateau(semi(CLIMB, n=29), check("x"), PlateauParams()).status == "fail"
+    few = semi_grokking_plateau(semi(CLIMB, n=28), check("x"), PlateauParams())
+    assert few.status == "inconclusive" and few.value < 1 and "only 28 are informative" in few.detail
+    assert "units of 1/(lr wd)" in few.detail.split("; ")[0]
+
+
+def test_s1_runs_still_at_chance_or_cut_short_are_not_informative():
+    at_chance = semi_rows(lambda s: np.full(len(s), 0.02), n=29)
+    late = semi_rows(lambda s: np.where(s < 8000, 0.02, 0.3), n=29)  # left chance at 8000, watched to 10000 only
+    for rows in (at_chance, late):
+        result = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams())
+        assert result.status == "inconclusive" and "only 0 are informative" in result.detail
+    # watched long enough after leaving chance, a run counts without reaching the top of the band
+    early = semi_rows(lambda s: np.where(s < 4000, 0.02, 0.25 + (s - 4000) / 1e4), n=29)
+    assert semi_grokking_plateau(curves_from(early), check("x"), PlateauParams()).status == "fail"
+
+
+def test_s1_counts_only_runs_near_the_boundary():
+    rows = semi_rows(CLIMB, n=29, size=1000) + semi_rows(PLATEAU, n=1, size=3000)
+    near = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams(boundary_size=1000))
+    assert near.status == "fail" and "1 outside the near-boundary window" in near.detail
+    far_too = semi_grokking_plateau(curves_from(rows), check("x"), PlateauParams())
+    assert far_too.status == "pass"
+    few_near = semi_rows(CLIMB, n=20, size=1000) + semi_rows(CLIMB, n=9, size=3000)
+    assert semi_grokking_plateau(curves_from(few_near), check("x"),
+                                 PlateauParams(boundary_size=1000)).status == "inconclusive"
+
+
+def test_s1_control_fast_grokking_runs_do_not_count_as_a_plateau():
+    fast = lambda s: np.where(s < 300, 0.02, np.where(s < 600, 0.5, 1.0))  # noqa: E731
+    result = semi_grokking_plateau(semi(fast, n=3, size=2000), check("x"), PlateauParams())
+    assert not result.passed and result.value is not None and result.value < 1
 
 
 def test_u3_weight_decays_may_have_their_own_size_grids():

@@ -1,14 +1,18 @@
 """Varma et al. 2023, ungrokking: a grokked network trained on too small a subset of its data loses its test
 accuracy while still fitting the subset (U1), through a sharp transition in the subset size (U2) that barely
-moves with weight decay (U3), and only because of weight decay (U4)."""
+moves with weight decay (U3), and only because of weight decay (U4). Just above the transition it settles at a
+middling test accuracy, its logits a mixture of the circuits (U5, their Fig. 7)."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
 from grokrepro.claims.registry import check
+from grokrepro.claims.semi_grokking import running_median
 from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
 from grokrepro.metrics import bootstrap, interval
 from grokrepro.metrics.sizes import crossing, final_values
@@ -163,3 +167,104 @@ def no_ungrokking_without_weight_decay(curves: xr.Dataset, spec_check, params: C
     detail = "; ".join(f"seed {int(s)} at {params.axis} {d:g}: final test acc {a:.3f}"
                        for s, d, a in zip(runs["seed"].values, runs[params.axis].values, final))
     return _seed_fraction_result(spec_check, holds, threshold, int(runs.sizes["run"]), detail)
+
+
+class SettlesParams(Params):
+    # Varma Fig. 7: just above the ungrokking transition a grokked network settles at a middling test accuracy,
+    # a mixture of the circuits. Read over the last `tail_fraction` of runs of >= min_budget_units of 1/(lr wd).
+    low_acc: float = Field(0.2, ge=0, le=1)
+    high_acc: float = Field(0.9, gt=0, le=1)
+    tail_fraction: float = Field(0.5, gt=0, le=1)
+    max_acc_change: float = Field(0.1, gt=0)  # max - min of test accuracy (running median) over the tail
+    max_norm_change: float = Field(0.02, gt=0)  # relative range of the parameter norm over the tail
+    median_window: int = Field(3, ge=1)
+    min_budget_units: float = Field(20.0, ge=0)
+    # Mixed: the final Fourier share lies at least this far below the parent's (the run's first logged value)
+    # and above chance (1/p, the share of logits spread evenly over all frequencies).
+    min_share_gap: float = Field(0.1, ge=0)
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
+
+
+def _prime(config: str) -> float:
+    try:
+        return float(json.loads(config)["task"]["prime"])
+    except (KeyError, TypeError, ValueError):
+        return float("nan")
+
+
+def settles_midway(steps, test_acc, param_norm, fourier_share, chance, params: SettlesParams) -> dict:
+    """One run's U5 reading: final test accuracy, its change and the norm's over the tail, Fourier share at the
+    start (the parent's) and the end, and whether all of it holds."""
+    smoothed = running_median(test_acc, params.median_window)
+    finite = np.nonzero(np.isfinite(smoothed))[0]
+    shares = fourier_share[np.isfinite(fourier_share)]
+    if finite.size < 2 or shares.size < 2:
+        return {"holds": False, "readable": False}
+    last = steps[finite[-1]]
+    tail = finite[steps[finite] >= last * (1 - params.tail_fraction)]
+    acc, norm = smoothed[tail], param_norm[tail]
+    reading = {"final": float(acc[-1]), "acc_change": float(acc.max() - acc.min()),
+               "norm_change": float(norm.max() / norm.min() - 1) if norm.min() > 0 else float("inf"),
+               "parent_share": float(shares[0]), "share": float(shares[-1]), "readable": True}
+    reading["holds"] = bool(
+        params.low_acc <= reading["final"] <= params.high_acc and reading["acc_change"] <= params.max_acc_change
+        and reading["norm_change"] <= params.max_norm_change
+        and chance + params.min_share_gap <= reading["share"] <= reading["parent_share"] - params.min_share_gap)
+    return reading
+
+
+@check("ungrokking_settles_midway", SettlesParams)
+def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesParams) -> CheckResult:
+    """At some subset size, on >= min_seed_fraction of the seeds, runs of >= min_budget_units settle over their
+    last tail_fraction at a test accuracy in [low_acc, high_acc] (within max_acc_change, norm within
+    max_norm_change) with a final Fourier share min_share_gap below the parent's and above chance (1/p)."""
+    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    threshold = params.min_seed_fraction
+    if "fourier_share" not in runs:
+        return inconclusive(spec_check, threshold, "no Fourier share was measured (train.probes fourier_share)")
+    units = runs["budget_steps"].values * runs["lr"].values * runs["weight_decay"].values
+    runs = runs.isel(run=np.nonzero(units >= params.min_budget_units)[0])
+    if runs.sizes["run"] == 0:
+        return inconclusive(spec_check, threshold, f"no healthy run of >= {params.min_budget_units:g} units of "
+                            f"1/(lr wd) matches {spec_check.where} ({n_diverged} diverged)")
+    steps = runs["step"].values
+    # chance: a table's logits spread evenly over all p^2 (p - 1) frequencies put 1/p of their norm on the p - 1
+    configs = runs["config"].values if "config" in runs.coords else [None] * runs.sizes["run"]
+    chance = [1 / _prime(c) if c is not None else 0.0 for c in configs]
+    readings = [settles_midway(steps, runs["test_acc"].values[k], runs["param_norm"].values[k],
+                               runs["fourier_share"].values[k], chance[k], params) for k in range(runs.sizes["run"])]
+    if not any(r["readable"] for r in readings):
+        return inconclusive(spec_check, threshold, "no run has two logged Fourier shares to compare",
+                            int(runs.sizes["run"]))
+    sizes, seeds, table = seed_table(runs, params.axis, np.array([float(r["holds"]) for r in readings]))
+
+    def best_share(rows):
+        return float(np.max(np.nanmean(rows, axis=0)))
+
+    per_size = np.nanmean(table, axis=0)
+    best = int(np.argmax(per_size))
+    value = float(per_size[best])
+    draws = bootstrap(table, best_share)
+    passed = value >= threshold
+    where_best = f"{params.axis} {sizes[best]:g}"
+    if passed:
+        summary = (f"At {where_best}, {value:.0%} of the seeds settle at a middling test accuracy with a mixed "
+                   f"Fourier share")
+    else:
+        summary = (f"At no {params.axis} do >= {threshold:.0%} of the seeds settle at a middling test accuracy "
+                   f"([{params.low_acc:g}, {params.high_acc:g}], stable over the last {params.tail_fraction:.0%}) "
+                   f"with a Fourier share between chance and the parent's; the best is {where_best} with {value:.0%}")
+
+    def describe(k, r):
+        head = f"seed {int(runs['seed'].values[k])} at {params.axis} {runs[params.axis].values[k]:g}"
+        if not r["readable"]:
+            return f"{head}: not readable"
+        return (f"{head}: final test acc {r['final']:.3f} (tail change {r['acc_change']:.3f}), norm tail change "
+                f"{r['norm_change']:.1%}, Fourier share {r['parent_share']:.3f} -> {r['share']:.3f} "
+                f"(chance {chance[k]:.3f}){'' if r['holds'] else ', no'}")
+
+    detail = summary + "; " + "; ".join(describe(k, r) for k, r in enumerate(readings))
+    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, passed, "",
+                              interval=list(interval(draws)), seed_fraction=value,
+                              support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
+                              detail=detail, where=dict(spec_check.where)))
