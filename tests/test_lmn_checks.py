@@ -206,3 +206,13 @@ def test_m1_is_inconclusive_when_too_few_seeds_have_a_valid_control():
     data["diverged_at"][3:5] = 40  # the controls of seeds 1 and 2
     result = lmn_falls_while_generalising(data, M1, M1_PARAMS)
     assert result.status == "inconclusive" and "seed 1 left out: no healthy control run" in result.detail
+
+
+def test_m2_figure_draws_per_seed_fits(tmp_path):
+    from grokrepro.figures.common import save
+    from grokrepro.figures.lmn_compression import DRAW, FIGURES
+
+    data = curves(m2_runs(linear_lmn, curved_norm))
+    for name in FIGURES:
+        save(DRAW[name](data, {}), tmp_path / f"{name}.png")
+    assert (tmp_path / "lmn_vs_test_loss.png").stat().st_size > 0
