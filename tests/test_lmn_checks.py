@@ -216,3 +216,22 @@ def test_m2_figure_draws_per_seed_fits(tmp_path):
     for name in FIGURES:
         save(DRAW[name](data, {}), tmp_path / f"{name}.png")
     assert (tmp_path / "lmn_vs_test_loss.png").stat().st_size > 0
+
+
+def test_m2a_whose_control_passes_says_why_in_the_verdict_reason(tmp_path):
+    # Test loss falling linearly in time: the clock fits as well as LMN, so M2a cannot tell them apart.
+    from grokrepro.claims.evaluate import evaluate
+    from grokrepro.metrics.curves import write_atomic
+    from grokrepro.spec import load_spec
+
+    spec = load_spec("specs/lmn_compression.yaml", "default")
+    linear = np.interp(STEPS, [100, 5000], [12.0, 0.3])
+    data = curves(m2_runs(linear_lmn, curved_norm, seeds=spec.seeds.verdict, loss=linear))
+    data = data.assign(train_loss=data["test_loss"] * 0).assign_coords(
+        budget_steps=("run", np.full(data.sizes["run"], STEPS[-1])))
+    write_atomic(data, tmp_path / "curves.nc")
+    verdict = evaluate(spec, "sha", tmp_path / "curves.nc")
+    m2a = next(c for c in verdict["checks"] if c["name"] == "M2a")
+    assert m2a["status"] == "not_discriminating" and m2a["control"]["passed"] is True
+    assert "M2a not discriminating: a linear fit of test loss on LMN leaves" in verdict["reason"]
+    assert "where it must fail (a linear fit of test loss on the training step leaves" in verdict["reason"]
