@@ -5,8 +5,8 @@
 
 `train` trains the default scale's addition runs of the development seeds in one group, exactly as the spec
 says except that the LMN probe is replaced by one that keeps every run's parameters every 100 steps. `score`
-then computes LMN offline under each variant `WHERE:SPLIT:N` and prints M2's statistics on the points in
-[t_fit, t_gen] (pooled, as the check pools them, and per seed):
+then computes LMN offline under each variant `WHERE:SPLIT:N` and prints M2a's and M2b's statistics per seed on
+the points in [t_fit, t_gen] (and the pooled ratio the old, pooled M2 used):
 
 - WHERE `hid`: interpolate the first hidden layer's activations (the probe's choice); `emb`: interpolate the
   embedded concatenation [e_a; e_b] (equivalently the first layer's pre-activation) and map it through the
@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from grokrepro.claims.lmn_compression import _quadratic_t, _residual_rms, _rms_ratio
+from grokrepro.claims.lmn_compression import _fit
 from grokrepro.metrics.lmn import linear_mapping_number
 from grokrepro.metrics.times import first_step_reaching
 from grokrepro.models import build_model
@@ -112,11 +112,11 @@ def score(path: str, variants: list[str], every: int) -> None:
                              metrics["test_loss"][k, column]])
             per_run.append(np.array(rows))
         pooled = np.concatenate(per_run)
-        on_lmn, on_norm = _residual_rms(pooled[:, 0], pooled[:, 2]), _residual_rms(pooled[:, 1], pooled[:, 2])
-        seeds = ", ".join(f"{_rms_ratio(r):.2f} (t {_quadratic_t(r[:, 0], r[:, 2]):.1f})" for r in per_run)
-        print(f"{variant} every {every}: {len(pooled)} points; residual RMS on LMN {on_lmn:.3f}, on L2 {on_norm:.3f}, "
-              f"ratio {on_lmn / on_norm:.2f}; quadratic t {_quadratic_t(pooled[:, 0], pooled[:, 2]):.2f}; "
-              f"per seed ratio (t): {seeds}", flush=True)
+        on_lmn, on_norm = _fit(pooled[:, 0], pooled[:, 2])[0], _fit(pooled[:, 1], pooled[:, 2])[0]
+        seeds = ", ".join(f"NRMSE {_fit(r[:, 0], r[:, 2])[0] / np.ptp(r[:, 2]):.3f} ratio "
+                          f"{_fit(r[:, 0], r[:, 2])[0] / _fit(r[:, 1], r[:, 2])[0]:.2f}" for r in per_run)
+        print(f"{variant} every {every}: {len(pooled)} points; pooled residual RMS on LMN {on_lmn:.3f}, on L2 "
+              f"{on_norm:.3f}, ratio {on_lmn / on_norm:.2f}; per seed (M2a NRMSE, M2b ratio): {seeds}", flush=True)
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """Liu, Zhong, Tegmark 2023: the linear mapping number (LMN) as a complexity measure through grokking.
 
 M1: LMN falls between t_fit and t_gen, and clearly less in runs that do not generalise.
-M2: in that window, test loss is more linear in LMN than in the parameter norm.
+M2a: per seed, in that window, test loss is linear in LMN (a small residual of a linear fit).
+M2b: per seed, that residual is well below the same fit's on the parameter norm.
 M3: XOR: after generalisation LMN rises briefly and falls again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -88,16 +89,35 @@ def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropPar
         where=dict(spec_check.where)))
 
 
-class LinearityParams(Params):
+# What a per-seed fit regresses on, and what it explains: the probe, the parameter norm, or the training step
+# (a clock: any steadily changing quantity is linear in it if test loss is).
+QUANTITIES = {"lmn": "LMN", "param_norm": "the L2 norm", "step": "the training step"}
+RESPONSES = {"test_loss": "test loss", "log_test_loss": "log test loss"}
+
+
+class LinearFitParams(Params):
+    # Probed points in [t_fit, t_gen] a seed needs to count.
     min_points: int = Field(20, ge=3)
+    # Seeds with such a window needed for a verdict (fewer: inconclusive, naming the seeds without one).
     min_seeds: int = Field(3, ge=1)
+    against: Literal["lmn", "param_norm", "step"] = "lmn"
+    response: Literal["test_loss", "log_test_loss"] = "test_loss"
+
+
+class NrmseParams(LinearFitParams):
+    # Residual RMS of the linear fit over the range of the response in the window.
+    max_nrmse: float = Field(0.1, gt=0)
+
+
+class RatioParams(LinearFitParams):
+    # The quantity `against` is compared with.
+    reference: Literal["lmn", "param_norm", "step"] = "param_norm"
     max_rms_ratio: float = Field(0.5, gt=0)
-    # |t| of the quadratic coefficient below which it counts as not significant (≈ 95 % two-sided)
-    max_quadratic_t: float = Field(2.0, gt=0)
 
 
-def _window_points(curves: xr.Dataset, params: Params) -> list[np.ndarray]:
-    """Per run: rows (lmn, param_norm, test_loss) at probed steps within [t_fit, t_gen]."""
+def _window(curves: xr.Dataset, params: Params) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+    """Per run: the probed points within [t_fit, t_gen] (lmn, param_norm, step, test_loss, log_test_loss), and
+    each run's t_gen (inf if it never generalises, when its window is empty)."""
     steps = curves["step"].values
     t_fit = first_step_reaching(curves["train_acc"].values, steps, params.fit_acc)
     t_gen = first_step_reaching(curves["test_acc"].values, steps, params.gen_acc)
@@ -105,64 +125,134 @@ def _window_points(curves: xr.Dataset, params: Params) -> list[np.ndarray]:
     for k in range(curves.sizes["run"]):
         lmn = curves["lmn"].values[k]
         inside = np.isfinite(lmn) & (steps >= t_fit[k]) & (steps <= t_gen[k]) & np.isfinite(t_gen[k])
-        per_run.append(np.stack([lmn[inside], curves["param_norm"].values[k][inside],
-                                 curves["test_loss"].values[k][inside]], axis=1))
-    return per_run
+        loss = curves["test_loss"].values[k][inside]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_loss = np.log(loss)
+        per_run.append({"lmn": lmn[inside], "param_norm": curves["param_norm"].values[k][inside],
+                        "step": steps[inside].astype(float), "test_loss": loss, "log_test_loss": log_loss})
+    return per_run, t_gen
 
 
-def _residual_rms(x: np.ndarray, y: np.ndarray) -> float:
-    design = np.stack([np.ones_like(x), x], axis=1)
-    coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(np.sqrt(np.mean((y - design @ coefficients) ** 2)))
-
-
-def _quadratic_t(x: np.ndarray, y: np.ndarray) -> float:
-    design = np.stack([np.ones_like(x), x, x**2], axis=1)
+def _fit(x: np.ndarray, y: np.ndarray, degree: int = 1) -> tuple[float, float]:
+    """Residual RMS of a least-squares polynomial fit of y on x, and its R²."""
+    scale = np.ptp(x) or 1.0
+    design = np.stack([((x - x.min()) / scale) ** d for d in range(degree + 1)], axis=1)
     coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
     residual = y - design @ coefficients
-    dof = max(1, len(y) - 3)
-    covariance = np.linalg.pinv(design.T @ design) * (residual @ residual) / dof
-    return float(coefficients[2] / np.sqrt(covariance[2, 2])) if covariance[2, 2] > 0 else np.inf
+    total = float(np.sum((y - y.mean()) ** 2))
+    return float(np.sqrt(np.mean(residual**2))), (1 - float(residual @ residual) / total) if total > 0 else np.nan
 
 
-def _rms_ratio(rows: np.ndarray) -> float:
-    norm_rms = _residual_rms(rows[:, 1], rows[:, 2])
-    return _residual_rms(rows[:, 0], rows[:, 2]) / norm_rms if norm_rms > 0 else np.inf
+def _seed_windows(curves: xr.Dataset, spec_check, params: LinearFitParams):
+    """The check's healthy runs' windows: ({seed: points}, {seed: why left out}, diverged count), or an
+    inconclusive result's reason."""
+    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    windows, t_gen = _window(runs, params)
+    kept, left_out = {}, {}
+    for seed, points, gen in zip(runs["seed"].values, windows, t_gen):
+        finite = np.isfinite(points[params.response]) & np.isfinite(points[params.against])
+        points = {name: values[finite] for name, values in points.items()}
+        if not np.isfinite(gen):
+            left_out[int(seed)] = f"test accuracy never reached {params.gen_acc:g}"
+        elif len(points["test_loss"]) < params.min_points:
+            left_out[int(seed)] = f"{len(points['test_loss'])} probed points in [t_fit, t_gen] (need {params.min_points})"
+        else:
+            kept[int(seed)] = points
+    return kept, left_out, n_bad
 
 
-@check("lmn_linear_in_test_loss", LinearityParams)
-def lmn_linear_in_test_loss(curves: xr.Dataset, spec_check, params: LinearityParams) -> CheckResult:
+def _left_out(left_out: dict, n_bad: int) -> str:
+    text = "".join(f"; seed {s} left out: {why}" for s, why in sorted(left_out.items()))
+    return text + (f"; {n_bad} diverged runs left out" if n_bad else "")
+
+
+def _share_result(spec_check, params, values: dict[int, float], holds: dict[int, bool], threshold, summary,
+                  per_seed: list[str], left_out: str) -> CheckResult:
+    seeds = sorted(values)
+    held = np.array([holds[s] for s in seeds], dtype=float)
+    share = float(held.mean())
+    draws = bootstrap(np.array([values[s] for s in seeds]), np.median)
+    support = bootstrap(held, np.mean)
+    detail = summary(share, len(seeds), float(np.median([values[s] for s in seeds]))) + "; " + "; ".join(per_seed)
+    return judged(CheckResult(
+        spec_check.name, spec_check.statement, float(np.median([values[s] for s in seeds])), threshold,
+        share >= params.min_seed_fraction, "", interval=list(interval(draws)), seed_fraction=share,
+        support=float((support >= params.min_seed_fraction).mean()), n_runs=len(seeds), detail=detail + left_out,
+        where=dict(spec_check.where)))
+
+
+def _need_seeds(spec_check, threshold, params, kept, left_out, n_bad) -> CheckResult | None:
+    if len(kept) >= params.min_seeds:
+        return None
+    return inconclusive(spec_check, threshold, f"{len(kept)} seeds have >= {params.min_points} probed points in "
+                        f"[t_fit, t_gen] (need {params.min_seeds}){_left_out(left_out, n_bad)}", len(kept))
+
+
+@check("linear_fit_per_seed", NrmseParams)
+def linear_fit_per_seed(curves: xr.Dataset, spec_check, params: NrmseParams) -> CheckResult:
+    """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response
+    (test loss) on `against` (LMN), over the response's range in the window (NRMSE); holds where <= max_nrmse."""
+    threshold = params.max_nrmse
+    if "lmn" not in curves:
+        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
+    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
+    if (missing := _need_seeds(spec_check, threshold, params, kept, left_out, n_bad)) is not None:
+        return missing
+    quantity, response = QUANTITIES[params.against], RESPONSES[params.response]
+    nrmse, holds, per_seed = {}, {}, []
+    for seed, points in sorted(kept.items()):
+        x, y = points[params.against], points[params.response]
+        rms, r2 = _fit(x, y)
+        quadratic, _ = _fit(x, y, degree=2)
+        nrmse[seed] = rms / np.ptp(y) if np.ptp(y) > 0 else np.inf
+        holds[seed] = bool(nrmse[seed] <= threshold)
+        per_seed.append(f"seed {seed}: {len(y)} points, NRMSE {nrmse[seed]:.3f}, R² {r2:.3f}, "
+                        f"quadratic/linear RMS {quadratic / rms if rms > 0 else 1:.2f}")
+
+    def summary(share, n, median):
+        held = int(round(share * n))
+        verb = "leaves" if share >= params.min_seed_fraction else "does not leave"
+        return (f"a linear fit of {response} on {quantity} {verb} a residual RMS <= {threshold:g} x the window's "
+                f"{response} range on at least {params.min_seed_fraction:.2g} of the seeds: it does on {held} of {n} "
+                f"(median {median:.3f})")
+
+    return _share_result(spec_check, params, nrmse, holds, threshold, summary, per_seed,
+                         _left_out(left_out, n_bad))
+
+
+@check("more_linear_than_reference", RatioParams)
+def more_linear_than_reference(curves: xr.Dataset, spec_check, params: RatioParams) -> CheckResult:
+    """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response on
+    `against` (LMN) over that of the same fit on `reference` (the L2 norm); holds where <= max_rms_ratio."""
     threshold = params.max_rms_ratio
     if "lmn" not in curves:
         return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
-    per_run = [rows for rows in _window_points(runs, params) if len(rows) >= 3]
-    pooled = np.concatenate(per_run) if per_run else np.empty((0, 3))
-    if len(per_run) < params.min_seeds or len(pooled) < params.min_points:
-        return inconclusive(spec_check, threshold, f"{len(pooled)} points from {len(per_run)} runs in "
-                            f"[t_fit, t_gen]; need {params.min_points} from {params.min_seeds}", len(per_run))
-    ratio = _rms_ratio(pooled)
-    t_quadratic = _quadratic_t(pooled[:, 0], pooled[:, 2])
-    holds = ratio <= threshold and abs(t_quadratic) < params.max_quadratic_t
-    seed_rows = np.empty(len(per_run), dtype=object)
-    seed_rows[:] = per_run
+    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
+    if (missing := _need_seeds(spec_check, threshold, params, kept, left_out, n_bad)) is not None:
+        return missing
+    quantity, reference = QUANTITIES[params.against], QUANTITIES[params.reference]
+    response = RESPONSES[params.response]
+    ratios, holds, per_seed = {}, {}, []
+    for seed, points in sorted(kept.items()):
+        y = points[params.response]
+        rms, r2 = _fit(points[params.against], y)
+        reference_rms, reference_r2 = _fit(points[params.reference], y)
+        ratios[seed] = rms / reference_rms if reference_rms > 0 else np.inf
+        holds[seed] = bool(ratios[seed] <= threshold)
+        per_seed.append(f"seed {seed}: residual RMS ratio {ratios[seed]:.2f} (on {quantity} {rms:.3g}, R² {r2:.3f}; "
+                        f"on {reference} {reference_rms:.3g}, R² {reference_r2:.3f})")
 
-    def resampled(pick):
-        return np.concatenate(list(pick))
+    def summary(share, n, median):
+        held = int(round(share * n))
+        if share >= params.min_seed_fraction:
+            return (f"{response} is markedly more linear in {quantity} than in {reference}: the residual of its "
+                    f"linear fit is <= {threshold:g} x {reference}'s on {held} of {n} seeds (median ratio {median:.2f})")
+        return (f"{reference} is about as linear in {response} as {quantity} here: {quantity}'s linear-fit residual "
+                f"is <= {threshold:g} x {reference}'s on only {held} of {n} seeds (median ratio {median:.2f}, need "
+                f"at least {params.min_seed_fraction:.2g} of the seeds)")
 
-    draws = bootstrap(seed_rows, lambda pick: _rms_ratio(resampled(pick)))
-    support = bootstrap(seed_rows, lambda pick: float(
-        _rms_ratio(resampled(pick)) <= threshold
-        and abs(_quadratic_t(resampled(pick)[:, 0], resampled(pick)[:, 2])) < params.max_quadratic_t))
-    per_seed = np.mean([_rms_ratio(rows) <= threshold and abs(_quadratic_t(rows[:, 0], rows[:, 2]))
-                        < params.max_quadratic_t for rows in per_run])
-    detail = (f"{len(pooled)} points from {len(per_run)} runs; residual RMS of test loss: on LMN "
-              f"{_residual_rms(pooled[:, 0], pooled[:, 2]):.4g}, on L2 norm {_residual_rms(pooled[:, 1], pooled[:, 2]):.4g}; "
-              f"quadratic term of LMN t = {t_quadratic:.2f} (not significant if |t| < {params.max_quadratic_t})")
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, ratio, threshold, bool(holds), "", interval=list(interval(draws)),
-        seed_fraction=float(per_seed), support=float(support.mean()), n_runs=len(per_run),
-        detail=detail + (f"; {n_bad} diverged runs left out" if n_bad else ""), where=dict(spec_check.where)))
+    return _share_result(spec_check, params, ratios, holds, threshold, summary, per_seed,
+                         _left_out(left_out, n_bad))
 
 
 class DoubleDescentParams(Params):

@@ -85,8 +85,12 @@ def with_controls(result: CheckResult, controls: list[tuple[dict, str, CheckResu
     if passing:
         if result.status == PASS:
             result.status, result.passed = NOT_DISCRIMINATING, False
+            # The control's own first clause says what it computed (a control may differ only in its params).
+            said = passing[0]["detail"].split("; ")[0].strip() if passing[0]["detail"] else ""
+            value = passing[0]["value"]
+            value = f"{value:.4g}" if isinstance(value, (float, np.floating)) else value
             result.detail += (f"; not discriminating: it passes on its control {passing[0]['where']} too "
-                              f"(value {passing[0]['value']}), where it must fail")
+                              f"(value {value}), where it must fail" + (f" ({said})" if said else ""))
         else:
             result.detail += f"; its control {passing[0]['where']} passes too"
     elif uncomputed and result.status == PASS:
@@ -104,6 +108,9 @@ def verdict_reason(results: list[CheckResult]) -> str:
         if result.status == PASS:
             continue
         why = result.detail.split("; ")[0].strip() if result.detail else "no detail recorded"
+        if result.status == NOT_DISCRIMINATING and "; not discriminating: " in result.detail:
+            # What it found, and why that does not count: its control passes too.
+            why += ", but " + result.detail.split("; not discriminating: ", 1)[1].split("; ")[0].strip()
         lines.append(f"{result.name} {result.status.replace('_', ' ')}: {why}")
     return "; ".join(lines)
 

@@ -1,13 +1,14 @@
-"""Figures for Liu et al.: LMN and test loss over training; test loss against LMN and against the L2 norm in
-the compression window; the XOR LMN curve."""
+"""Figures for Liu et al.: LMN and test loss over training; per seed, test loss against LMN and against the L2
+norm in the compression window with each seed's linear fits and their residual ratio; the XOR LMN curve."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
 
-from grokrepro.claims.verdict import select_runs
-from grokrepro.figures.common import plt
+from grokrepro.claims.lmn_compression import NrmseParams, RatioParams, _window
+from grokrepro.claims.verdict import healthy_runs, select_runs
+from grokrepro.figures.common import plt, spec_check, spec_check_params
 from grokrepro.metrics import first_step_reaching
 
 FIGURES = ("lmn_and_test_loss", "lmn_vs_test_loss", "xor_lmn")
@@ -36,32 +37,52 @@ def lmn_and_test_loss(curves: xr.Dataset, verdict: dict):
     return figure
 
 
+def _m2_where(curves: xr.Dataset, verdict: dict) -> dict:
+    check = next((c for c in verdict.get("checks", []) if c.get("kind") == "linear_fit_per_seed"), None)
+    return (check or spec_check(curves, "linear_fit_per_seed") or {}).get("where", {})
+
+
 def lmn_vs_test_loss(curves: xr.Dataset, verdict: dict):
-    steps = curves["step"].values
-    t_fit = first_step_reaching(curves["train_acc"].values, steps, 0.99)
-    t_gen = first_step_reaching(curves["test_acc"].values, steps, 0.95)
-    where = next((c["where"] for c in verdict["checks"] if c["name"] == "M2"), {})
-    chosen = set(select_runs(curves, where)["run"].values)
-    figure, axes = plt.subplots(1, 2, figsize=(8.5, 3.4))
-    for axis, (name, label) in zip(axes, (("lmn", "LMN"), ("param_norm", "L2 norm of parameters"))):
-        xs, ys = [], []
-        for k in range(curves.sizes["run"]):
-            if curves["run"].values[k] not in chosen:
-                continue
-            lmn = curves["lmn"].values[k]
-            inside = np.isfinite(lmn) & (steps >= t_fit[k]) & (steps <= t_gen[k])
-            x, y = curves[name].values[k][inside], curves["test_loss"].values[k][inside]
-            axis.scatter(x, y, s=8, alpha=0.6, label=f"seed {int(curves['seed'].values[k])}")
-            xs.append(x)
-            ys.append(y)
-        if xs and len(np.concatenate(xs)) > 1:
-            x, y = np.concatenate(xs), np.concatenate(ys)
+    """Per seed, in [t_fit, t_gen]: test loss against LMN and against the L2 norm, each seed with its own
+    linear fit (M2a reads the LMN fit's residual over the loss range, M2b the ratio of the two residuals)."""
+    params = spec_check_params(curves, "linear_fit_per_seed", NrmseParams)
+    ratio_params = spec_check_params(curves, "more_linear_than_reference", RatioParams)
+    runs, _ = healthy_runs(select_runs(curves, _m2_where(curves, verdict)))
+    windows, _ = _window(runs, params)
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    ratios, labels = [], []
+    for seed, points in zip(runs["seed"].values, windows):
+        finite = np.isfinite(points["test_loss"])
+        if finite.sum() < 3:
+            continue
+        y = points["test_loss"][finite]
+        residuals = []
+        for axis, name in zip(axes[:2], ("lmn", "param_norm")):
+            x = points[name][finite]
             slope, intercept = np.polyfit(x, y, 1)
-            grid = np.linspace(x.min(), x.max(), 50)
-            rms = np.sqrt(np.mean((y - (slope * x + intercept)) ** 2))
-            axis.plot(grid, slope * grid + intercept, color="black", label=f"linear fit, residual RMS {rms:.3g}")
+            rms = float(np.sqrt(np.mean((y - (slope * x + intercept)) ** 2)))
+            residuals.append(rms)
+            dots = axis.scatter(x, y, s=7, alpha=0.6)
+            grid = np.linspace(x.min(), x.max(), 20)
+            axis.plot(grid, slope * grid + intercept, color=dots.get_facecolor()[0], lw=1,
+                      label=f"seed {int(seed)}: residual {rms / np.ptp(y):.3f} x range")
+        ratios.append(residuals[0] / residuals[1] if residuals[1] > 0 else np.inf)
+        labels.append(str(int(seed)))
+    for axis, label in zip(axes[:2], ("LMN", "L2 norm of parameters")):
         axis.set(xlabel=label, ylabel="test loss", title=f"test loss vs {label} in [t_fit, t_gen]")
-        axis.legend(fontsize=6)
+        if ratios:
+            axis.legend(fontsize=6)
+    axes[0].text(0.98, 0.02, f"M2a: residual <= {params.max_nrmse:g} x range", ha="right", fontsize=7,
+                 transform=axes[0].transAxes)
+    if ratios:
+        axes[2].bar(labels, ratios, color="tab:purple")
+    else:
+        axes[2].text(0.5, 0.5, "no seed generalised at this scale", ha="center", transform=axes[2].transAxes)
+    axes[2].axhline(ratio_params.max_rms_ratio, color="black", ls="--", lw=1,
+                    label=f"M2b threshold {ratio_params.max_rms_ratio:g}")
+    axes[2].axhline(1, color="grey", ls=":", lw=1, label="as linear as the L2 norm")
+    axes[2].set(xlabel="seed", ylabel="residual on LMN / on L2 norm", title="M2b: residual ratio per seed")
+    axes[2].legend(fontsize=7)
     figure.tight_layout()
     return figure
 
