@@ -462,3 +462,30 @@ def test_figures_draw_from_curves_and_verdict(tmp_path):
     for name in figures.FIGURES:
         save(figures.DRAW[name](curves, verdict), tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_the_gram_form_is_the_same_function_and_gradient(centred):
+    """form: gram (sufficient statistics) against the feature form, in float64, after the weights have moved."""
+    from grokrepro.models.lazy import LazyQuadratic
+
+    torch.manual_seed(0)
+    features = LazyQuadratic(7, 11, alpha=0.5, epsilon=0.3, centred=centred).double()
+    gram = LazyQuadratic(7, 11, alpha=0.5, epsilon=0.3, centred=centred, form="gram").double()
+    gram.load_state_dict(features.state_dict())
+    with torch.no_grad():
+        for model in (features, gram):
+            model.weight.add_(0.1 * torch.randn(11, 7, generator=torch.Generator().manual_seed(1)).double())
+    inputs = torch.randn(13, 7, dtype=torch.float64)
+    out_features, out_gram = features(inputs), gram(inputs)
+    torch.testing.assert_close(out_gram, out_features, rtol=1e-12, atol=1e-12)
+    (grad_features,) = torch.autograd.grad(out_features.square().sum(), features.weight)
+    (grad_gram,) = torch.autograd.grad(out_gram.square().sum(), gram.weight)
+    torch.testing.assert_close(grad_gram, grad_features, rtol=1e-12, atol=1e-12)
+
+
+def test_the_gram_form_keeps_run_ids_of_specs_that_do_not_ask_for_it():
+    from grokrepro.spec.schema import LazyQuadratic as LazyQuadraticSpec
+
+    assert "form" not in LazyQuadraticSpec(kind="lazy_quadratic", width=3).model_dump()
+    assert LazyQuadraticSpec(kind="lazy_quadratic", width=3, form="gram").model_dump()["form"] == "gram"

@@ -177,6 +177,12 @@ class LazyQuadratic(Strict):
     # Train α[f(θ) − f(θ₀)], so that the output starts at zero whatever α is.
     centred: bool = True
     init_scale: float = Field(default=1.0, gt=0)
+    # "gram": the same function through WᵀW (cheaper when P, N >> D; rounds differently, see models/lazy.py).
+    form: Literal["features", "gram"] = "features"
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):  # left out at its default, so no existing run id changes
+        return _drop_if_default(handler(self), {"form": "features"})
 
 
 class Quadratic(Strict):
