@@ -280,7 +280,8 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
     present = seed_table(runs, params.axis, np.ones(runs.sizes["run"]))[2]
     wanted = [params.small, params.middle, params.large]
     if not all(np.isclose(values, w).any() for w in wanted):
-        return inconclusive(spec_check, threshold, f"{params.axis} values {list(values)} lack one of {wanted}")
+        swept = [v.item() if hasattr(v, "item") else v for v in values]  # plain numbers in the sentence
+        return inconclusive(spec_check, threshold, f"{params.axis} values {swept} lack one of {wanted}")
     small, middle, large = (int(np.nonzero(np.isclose(values, w))[0][0]) for w in wanted)
     ratios, holds, lines, unknown = [], [], [], []
     for i, seed in enumerate(seeds):
