@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def run_workflow(directory: Path, targets: list[str], cores: int, config: list[s
     watched = psutil.Process(process.pid)
     cpu = 0.0
     output = []
+    # Read the log while it is written: a full pipe would block snakemake (and the run) on its next line.
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
     while process.poll() is None:
         try:
             times = watched.cpu_times()
@@ -63,7 +67,7 @@ def run_workflow(directory: Path, targets: list[str], cores: int, config: list[s
         except psutil.NoSuchProcess:
             break
         time.sleep(0.5)
-    output.append(process.stdout.read())
+    reader.join()
     wall = time.perf_counter() - began
     if process.returncode:
         raise SystemExit(f"snakemake failed:\n{''.join(output)[-3000:]}")
