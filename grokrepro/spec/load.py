@@ -226,7 +226,7 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
     override = block.checks.get(check["name"])
     if override is None:
         return check
-    controls = check["control"] if override.control is None else override.control
+    controls = check["control"] if override.control is None else [c.model_dump() for c in override.control]
     return {**check, "where": {**check["where"], **override.where}, "params": {**check["params"], **override.params},
             "control": controls}
 

@@ -427,7 +427,7 @@ class CheckOverride(Strict):
     where: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     # Replaces the check's controls at this scale (one mapping or a list; [] for none).
-    control: Optional[list[dict[str, Any]]] = None
+    control: Optional[list[Control]] = None  # validated here, so a bad one is named by its scale
 
     @field_validator("control", mode="before")
     @classmethod
