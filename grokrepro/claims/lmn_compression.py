@@ -171,21 +171,28 @@ def _share_result(spec_check, params, values: dict[int, float], holds: dict[int,
     seeds = sorted(values)
     held = np.array([holds[s] for s in seeds], dtype=float)
     share = float(held.mean())
-    draws = bootstrap(np.array([values[s] for s in seeds]), np.median)
+    per_seed_values = np.array([values[s] for s in seeds])
+    median = float(np.median(per_seed_values))
+    draws = bootstrap(per_seed_values, np.median)
     support = bootstrap(held, np.mean)
-    detail = summary(share, len(seeds), float(np.median([values[s] for s in seeds]))) + "; " + "; ".join(per_seed)
+    detail = summary(share, len(seeds), median) + "; " + "; ".join(per_seed)
     return judged(CheckResult(
-        spec_check.name, spec_check.statement, float(np.median([values[s] for s in seeds])), threshold,
+        spec_check.name, spec_check.statement, median, threshold,
         share >= params.min_seed_fraction, "", interval=list(interval(draws)), seed_fraction=share,
         support=float((support >= params.min_seed_fraction).mean()), n_runs=len(seeds), detail=detail + left_out,
         where=dict(spec_check.where)))
 
 
-def _need_seeds(spec_check, threshold, params, kept, left_out, n_bad) -> CheckResult | None:
-    if len(kept) >= params.min_seeds:
-        return None
-    return inconclusive(spec_check, threshold, f"{len(kept)} seeds have >= {params.min_points} probed points in "
-                        f"[t_fit, t_gen] (need {params.min_seeds}){_left_out(left_out, n_bad)}", len(kept))
+def _enough_seed_windows(curves, spec_check, params, threshold) -> tuple[dict, str] | CheckResult:
+    """(each seed's probed points in [t_fit, t_gen], the left-out sentence), or the inconclusive result when
+    the curves have no LMN probe or too few seeds with a window: M2a and M2b read the same windows."""
+    if "lmn" not in curves:
+        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
+    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
+    if len(kept) < params.min_seeds:
+        return inconclusive(spec_check, threshold, f"{len(kept)} seeds have >= {params.min_points} probed points in "
+                            f"[t_fit, t_gen] (need {params.min_seeds}){_left_out(left_out, n_bad)}", len(kept))
+    return kept, _left_out(left_out, n_bad)
 
 
 @check("linear_fit_per_seed", NrmseParams)
@@ -193,11 +200,10 @@ def linear_fit_per_seed(curves: xr.Dataset, spec_check, params: NrmseParams) -> 
     """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response
     (test loss) on `against` (LMN), over the response's range in the window (NRMSE); holds where <= max_nrmse."""
     threshold = params.max_nrmse
-    if "lmn" not in curves:
-        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
-    if (missing := _need_seeds(spec_check, threshold, params, kept, left_out, n_bad)) is not None:
-        return missing
+    windows = _enough_seed_windows(curves, spec_check, params, threshold)
+    if isinstance(windows, CheckResult):
+        return windows
+    kept, left_out = windows
     quantity, response = QUANTITIES[params.against], RESPONSES[params.response]
     nrmse, holds, per_seed = {}, {}, []
     for seed, points in sorted(kept.items()):
@@ -216,8 +222,7 @@ def linear_fit_per_seed(curves: xr.Dataset, spec_check, params: NrmseParams) -> 
                 f"{response} range on at least {params.min_seed_fraction:.2g} of the seeds: it does on {held} of {n} "
                 f"(median {median:.3f})")
 
-    return _share_result(spec_check, params, nrmse, holds, threshold, summary, per_seed,
-                         _left_out(left_out, n_bad))
+    return _share_result(spec_check, params, nrmse, holds, threshold, summary, per_seed, left_out)
 
 
 @check("more_linear_than_reference", RatioParams)
@@ -225,11 +230,10 @@ def more_linear_than_reference(curves: xr.Dataset, spec_check, params: RatioPara
     """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response on
     `against` (LMN) over that of the same fit on `reference` (the L2 norm); holds where <= max_rms_ratio."""
     threshold = params.max_rms_ratio
-    if "lmn" not in curves:
-        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
-    if (missing := _need_seeds(spec_check, threshold, params, kept, left_out, n_bad)) is not None:
-        return missing
+    windows = _enough_seed_windows(curves, spec_check, params, threshold)
+    if isinstance(windows, CheckResult):
+        return windows
+    kept, left_out = windows
     quantity, reference = QUANTITIES[params.against], QUANTITIES[params.reference]
     response = RESPONSES[params.response]
     ratios, holds, per_seed = {}, {}, []
@@ -251,8 +255,7 @@ def more_linear_than_reference(curves: xr.Dataset, spec_check, params: RatioPara
                 f"is <= {threshold:g} x {reference}'s on only {held} of {n} seeds (median ratio {median:.2f}, need "
                 f"at least {params.min_seed_fraction:.2g} of the seeds)")
 
-    return _share_result(spec_check, params, ratios, holds, threshold, summary, per_seed,
-                         _left_out(left_out, n_bad))
+    return _share_result(spec_check, params, ratios, holds, threshold, summary, per_seed, left_out)
 
 
 class DoubleDescentParams(Params):
