@@ -133,8 +133,11 @@ def test_normalised_gd_keeps_moving_when_the_cross_entropy_underflows():
 
 def test_linf_penalty_pulls_only_the_largest_entry():
     trainer = _trainer({"kind": "sgd", "lr": 1.0, "linf_penalty": 0.5})
+    from grokrepro.train.optim import LinfPenalty, StepContext
+
     zero = {k: torch.zeros_like(v) for k, v in trainer.params.items()}
-    with_penalty = trainer._with_linf_penalty(zero)
+    (penalty,) = [t for t in trainer.optimiser.chain if isinstance(t, LinfPenalty)]
+    with_penalty, _ = penalty.update(zero, {}, trainer.params, StepContext(step=0, lr=trainer.lr))
     for run in range(len(trainer.runs)):
         entries = torch.cat([g[run].flatten() for g in with_penalty.values()])
         params = torch.cat([p[run].flatten() for p in trainer.params.values()])

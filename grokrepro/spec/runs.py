@@ -68,6 +68,8 @@ class RunConfig:
         config = self.resolved()
         for section, fields in PER_RUN_FIELDS.items():
             config[section] = {k: v for k, v in config[section].items() if k not in fields}
+        if config["optimizer"].get("transforms"):
+            config["optimizer"]["transforms"] = [_shape_settings(t) for t in config["optimizer"]["transforms"]]
         task = dict(config["task"])
         task.pop("split_seed")
         config["task"] = task
@@ -88,6 +90,14 @@ class RunConfig:
         if self.warm_start is not None:
             config["warm_start"] = self.warm_start.run_id
         return config
+
+
+def _shape_settings(transform: dict) -> dict:
+    """A transformation's settings less those that may differ between the runs of one group."""
+    from grokrepro.train.optim import transform_class  # only specs that list transformations import torch
+
+    per_run = transform_class(transform["kind"]).per_run
+    return {k: v for k, v in transform.items() if k not in per_run}
 
 
 def expand_runs(spec: ResolvedSpec, seed_set: str = "verdict") -> list[RunConfig]:

@@ -207,10 +207,35 @@ Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic, 
                   Field(discriminator="kind")]
 
 
+class TransformEntry(BaseModel):
+    """One gradient transformation of `optimizer.transforms`: its kind and that kind's settings.
+
+    Validated against the kind's own Settings (grokrepro.train.optim), with its defaults filled in, so that an
+    omitted default and a written one are the same run. Only a spec that lists transformations imports them
+    (and torch): every other spec validates without."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_kind(cls, raw):
+        if not isinstance(raw, dict) or not isinstance(raw.get("kind"), str):
+            raise ValueError("a transformation is a mapping with a string `kind`")
+        from grokrepro.train.optim import normalise_transform
+
+        return normalise_transform(raw)
+
+
 class Optimizer(Strict):
     # "sgd": plain (full-batch) gradient descent; "normalized_gd": θ ← θ − lr · g/‖g‖₂ with the norm over all of
     # a run's parameters (Mohamadi et al.); betas, eps and warm-up are then unused.
     kind: Literal["adamw", "sgd", "normalized_gd"] = "adamw"
+    # Gradient transformations applied in order before the base optimiser `kind` (grokrepro/train/transforms).
+    transforms: tuple[TransformEntry, ...] = ()
+    # "auto": cross-entropy for classification, squared error for regression; or a loss registered in
+    # grokrepro/train/losses.py (e.g. stablemax_cross_entropy).
+    loss: str = "auto"
     lr: float = Field(gt=0)
     # Each run's learning rate is lr · α^lr_alpha_power (Kumar et al.: η = η₀/α², power −2).
     lr_alpha_power: float = 0.0
@@ -238,6 +263,29 @@ class Optimizer(Strict):
         if batch_size != "full" and batch_size <= 0:
             raise ValueError(f"batch_size must be 'full' or a positive integer, got {batch_size}")
         return batch_size
+
+    @field_validator("loss")
+    @classmethod
+    def _known_loss(cls, loss):
+        if loss != "auto":
+            from grokrepro.train.losses import loss_function
+
+            loss_function(loss)  # raises, naming the known losses
+        return loss
+
+    @model_validator(mode="after")
+    def _normalised_gd_knows_its_loss(self):
+        if self.kind == "normalized_gd" and self.loss not in ("auto", "cross_entropy", "mse"):
+            raise ValueError(f"normalized_gd differentiates its own rescaled cross-entropy or squared error; "
+                             f"loss {self.loss!r} is not one of them")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):  # left out at their defaults, so no existing run id changes
+        data = _drop_if_default(handler(self), {"loss": "auto"})
+        if not data.get("transforms", True):  # () in python mode, [] in JSON mode
+            del data["transforms"]
+        return data
 
 
 class EarlyStop(Strict):

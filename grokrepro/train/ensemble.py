@@ -1,5 +1,5 @@
 """Train a group of same-shaped runs in one process: parameters stacked along a run axis, one functional
-step vmapped over it, and AdamW written out so that learning rate and weight decay can differ per run.
+step vmapped over it, and an optimiser (grokrepro.train.optim) whose hyper-parameters may differ per run.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state, vmap
-from torch.nn import functional as F
 from tqdm import tqdm
 
 from grokrepro.metrics.spectral import early_features, predicted_to_grok
@@ -20,6 +19,8 @@ from grokrepro.models import build_model
 from grokrepro.tasks import Dataset
 from grokrepro.train.allocator import keep_freed_memory
 from grokrepro.train.checkpoint import load_latest, save_atomic
+from grokrepro.train.losses import loss_function
+from grokrepro.train.optim import AdamW, Optimiser, restore_state
 from grokrepro.train.probes import PROBES, TAKES_SETTINGS, probe_samples
 from grokrepro.train.schedule import log_steps
 
@@ -64,11 +65,6 @@ def _scattered(values: torch.Tensor, rows: torch.Tensor, n_runs: int) -> torch.T
     return full.index_copy_(0, rows, values)
 
 
-def _per_run(values, like: torch.Tensor) -> torch.Tensor:
-    """A (run,) tensor shaped to broadcast against a stacked parameter."""
-    return values.view(-1, *([1] * (like.dim() - 1)))
-
-
 class EnsembleTrainer:
     def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None,
                  initial_params: dict[str, torch.Tensor] | None = None):
@@ -79,6 +75,8 @@ class EnsembleTrainer:
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
         self.regression = datasets[0].is_regression
+        loss = first.optimizer.loss
+        self.loss = loss_function(("mse" if self.regression else "cross_entropy") if loss == "auto" else loss)
         if self.regression and first.train.early_stop.enabled:  # the spec validator refuses this too
             raise ValueError("train.early_stop watches test accuracy, which a regression task does not have")
         self.datasets = datasets
@@ -99,17 +97,10 @@ class EnsembleTrainer:
         # compare with it (ntk_drift)
         self.initial_params = {k: v.clone() for k, v in self.params.items()}
         self.template = build_model(first.model, **self.model_shape).to("meta")
-        self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
-        self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
-
-        rates = [(r.optimizer.lr * getattr(r.model, "alpha", 1.0) ** r.optimizer.lr_alpha_power,
-                  r.optimizer.weight_decay) for r in runs]
-        self.lr = torch.tensor([lr for lr, _ in rates], device=self.device)
-        self.weight_decay = torch.tensor([decay for _, decay in rates], device=self.device)
-        # One (lr, weight decay) for the whole group lets the fused AdamW kernel take every step
-        self.shared_rates = rates[0] if len(set(rates)) == 1 else None
-        self.linf_penalty = torch.tensor([r.optimizer.linf_penalty for r in runs], device=self.device)
-        self.any_linf_penalty = any(r.optimizer.linf_penalty > 0 for r in runs)
+        self.optimiser = Optimiser(runs, self.device)
+        self.optimiser_state = self.optimiser.init(self.params)
+        # (run,) rates, for the probes that replay the optimiser in closed form (the linearised network)
+        self.lr, self.weight_decay = self.optimiser.lr, self.optimiser.weight_decay
         self.seeds = [r.seed for r in runs]
         self.train_x, self.train_y = _stack_split(datasets, "train", self.device)
         self.test_x, self.test_y = _stack_split(datasets, "test", self.device)
@@ -133,9 +124,6 @@ class EnsembleTrainer:
         # no functional_call, whose per-call attribute swapping costs more than a small model's step.
         self.solo = self._module_viewing_run(0) if len(runs) == 1 else None
         self._solo_leaves = dict(self.solo.named_parameters()) if self.solo is not None else None
-        # SGD's per-run factors are constants: computed once, not on every step
-        self._sgd_factors = {name: (_per_run(self.lr, p), 1 - _per_run(self.lr * self.weight_decay, p))
-                             for name, p in self.params.items()}
 
     def _module_viewing_run(self, k: int) -> torch.nn.Module:
         module = build_model(self.runs[0].model, **self.model_shape).to(self.device)
@@ -153,11 +141,7 @@ class EnsembleTrainer:
         return functional_call(self.template, (params, buffers), (inputs,))
 
     def _loss_of(self, outputs, labels, reduction="mean"):
-        outputs = outputs.to(self.loss_dtype)
-        if self.regression:
-            squared = (outputs - labels.to(self.loss_dtype)) ** 2
-            return squared.mean() if reduction == "mean" else squared
-        return F.cross_entropy(outputs, labels, reduction=reduction)
+        return self.loss(outputs.to(self.loss_dtype), labels, reduction=reduction)
 
     def _run_losses(self, outputs, labels) -> torch.Tensor:
         """(run,) mean loss of each run on its own examples."""
@@ -273,88 +257,11 @@ class EnsembleTrainer:
             .index_copy_(0, rows, logits)
         return grads, (_scattered(losses, rows, n_runs), logits)
 
-    # -- one optimiser step, per-run learning rate and weight decay -------------------------------------------
+    # -- one optimiser step ----------------------------------------------------------------------------------
     def _update(self, grads, step: int, active: torch.Tensor, everyone: bool | None = None) -> None:
         everyone = bool(active.all()) if everyone is None else everyone
-        if self.any_linf_penalty:
-            grads = self._with_linf_penalty(grads)
-        if self.optimizer.kind == "sgd":
-            self._sgd(grads, active, everyone)
-        elif self.optimizer.kind == "normalized_gd":
-            norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
-            scale = 1 / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-            self._sgd({k: g * _per_run(scale, g) for k, g in grads.items()}, active, everyone)
-        else:
-            self._adamw(grads, step, active, everyone)
-
-    def _with_linf_penalty(self, grads):
-        """Add the subgradient of λ‖θ‖∞ (λ sign(θ_j) at the largest |θ_j| over all of a run's parameters).
-
-        Under normalised gradient descent the loss's gradient arrives multiplied by a gain (see
-        `_normalised_objective`), so the penalty is multiplied by it too; both are then divided by
-        max(1, λ·gain), in log space, which leaves the direction alone and keeps the numbers finite when the
-        loss has all but vanished and the penalty takes over."""
-        largest = torch.stack([p.detach().abs().flatten(1).amax(1) for p in self.params.values()]).amax(0)
-        loss_weight, penalty = torch.ones_like(self.linf_penalty), self.linf_penalty
-        if self._log_gains is not None:
-            log_relative = self.linf_penalty.double().log() + self._log_gains.double()  # λ = 0: -inf
-            loss_weight = torch.exp(-log_relative.clamp_min(0.0)).to(penalty.dtype)
-            penalty = torch.exp(log_relative.clamp_max(0.0)).to(penalty.dtype)
-        out = {}
-        for name, param in self.params.items():
-            at_max = (param.detach().abs() >= _per_run(largest, param)).to(param.dtype)
-            out[name] = (grads[name] * _per_run(loss_weight, param)
-                         + _per_run(penalty, param) * at_max * param.detach().sign())
-        return out
-
-    def _sgd(self, grads, active: torch.Tensor, everyone: bool) -> None:
-        for name, param in self.params.items():
-            run_lr, decay = self._sgd_factors[name]
-            if everyone:  # in place: nothing to keep aside for stopped runs
-                param.mul_(decay).addcmul_(run_lr, grads[name], value=-1)
-                continue
-            new_param = param * decay - run_lr * grads[name]
-            param.copy_(torch.where(_per_run(active, param), new_param, param))
-
-    def _adamw(self, grads, step: int, active: torch.Tensor, everyone: bool) -> None:
-        beta1, beta2 = self.optimizer.betas
-        warmup = self.optimizer.warmup_steps
-        warming = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        if everyone and self.shared_rates is not None:
-            return self._fused_adamw(grads, step, warming)
-        lr = self.lr * warming
-        bias1, bias2 = 1 - beta1 ** (step + 1), 1 - beta2 ** (step + 1)
-        for name, param in self.params.items():
-            grad, m, v = grads[name], self.exp_avg[name], self.exp_avg_sq[name]
-            run_lr = _per_run(lr, param)
-            decay = 1 - run_lr * _per_run(self.weight_decay, param)
-            if everyone:  # in place, in torch.optim.AdamW's order of operations
-                m.lerp_(grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                denominator = (v.sqrt() / math.sqrt(bias2)).add_(self.optimizer.eps)
-                param.mul_(decay).sub_(run_lr / bias1 * m / denominator)
-                continue
-            keep = _per_run(active, param)
-            new_m = m.lerp(grad, 1 - beta1)
-            new_v = (v * beta2).addcmul_(grad, grad, value=1 - beta2)
-            denominator = (new_v.sqrt() / math.sqrt(bias2)).add_(self.optimizer.eps)
-            new_param = param * decay - run_lr / bias1 * new_m / denominator
-            # Runs that diverged or stopped keep their state untouched (NaN never leaks into it).
-            param.copy_(torch.where(keep, new_param, param))
-            m.copy_(torch.where(keep, new_m, m))
-            v.copy_(torch.where(keep, new_v, v))
-
-    def _fused_adamw(self, grads, step: int, warming: float) -> None:
-        """Every run active and sharing one learning rate and weight decay: PyTorch's fused AdamW kernel over
-        the stacked tensors, one pass per tensor instead of a dozen elementwise ops."""
-        lr, weight_decay = self.shared_rates
-        names = list(self.params)
-        count = torch.tensor(float(step + 1), device=self.device)
-        torch._fused_adamw_([self.params[k] for k in names], [grads[k].contiguous() for k in names],
-                            [self.exp_avg[k] for k in names], [self.exp_avg_sq[k] for k in names], [],
-                            [count] * len(names), amsgrad=False, lr=lr * warming, beta1=self.optimizer.betas[0],
-                            beta2=self.optimizer.betas[1], weight_decay=weight_decay, eps=self.optimizer.eps,
-                            maximize=False, grad_scale=None, found_inf=None)
+        self.optimiser_state = self.optimiser.step(self.params, grads, self.optimiser_state, step, active,
+                                                   everyone, self._log_gains)
 
     def _batch(self, step: int):
         if self.full_batch:
@@ -404,9 +311,17 @@ class EnsembleTrainer:
     # -- state --------------------------------------------------------------------------------------------
     def _state(self, step, metrics, diverged_at, stopped_at, held_since, aborted_at):
         return {"run_ids": [r.run_id for r in self.runs], "step": step, "params": self.params,
-                "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "metrics": metrics,
+                "optimiser": self.optimiser_state, "metrics": metrics,
                 "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since,
                 "aborted_at": aborted_at}
+
+    def _saved_optimiser_state(self, state: dict) -> dict:
+        """The optimiser state of a checkpoint; one written before the optimiser layer kept AdamW's moments
+        at the top level (and SGD's unused zeros)."""
+        if "optimiser" in state:
+            return state["optimiser"]
+        moments = {"exp_avg": state["exp_avg"], "exp_avg_sq": state["exp_avg_sq"]}
+        return {"transforms": [], "base": moments if isinstance(self.optimiser.base, AdamW) else {}}
 
     def _active_runs(self, diverged_at: torch.Tensor, stopped_at: np.ndarray,
                      aborted_at: np.ndarray) -> tuple[torch.Tensor, bool]:
@@ -440,10 +355,9 @@ class EnsembleTrainer:
                 stopped_at, held_since = state["stopped_at"], state["held_since"]
                 aborted_at = state.get("aborted_at", aborted_at)
                 diverged_at = state["diverged_at"].to(self.device)
-                for target, saved in ((self.params, state["params"]), (self.exp_avg, state["exp_avg"]),
-                                      (self.exp_avg_sq, state["exp_avg_sq"])):
-                    for name in target:
-                        target[name].copy_(saved[name])
+                for name, param in self.params.items():
+                    param.copy_(state["params"][name])
+                restore_state(self.optimiser_state, self._saved_optimiser_state(state))
         log_index = {int(s): i for i, s in enumerate(self.steps)}
         early = self.train.early_stop
         began, done_steps = time.perf_counter(), 0
