@@ -85,8 +85,17 @@ def test_g3_within_seed_uncertainty_is_inconclusive():
 
 
 def test_g3_needs_both_weight_decays():
+    """A scale without weight-decay-0 runs (the default, by design) says so rather than counting seeds."""
     result = g3(arms({1.0: 0.4}, {1.0: GRIDS[1.0]}))
-    assert result.status == "inconclusive" and "only 0 seeds" in result.detail
+    assert result.status == "inconclusive" and "no runs at weight_decay 0 " in result.detail
+
+
+def test_g3_needs_complete_seeds_at_both_weight_decays():
+    curves = arms({1.0: 0.4, 0.0: 0.8}, GRIDS)
+    curves = curves.isel(run=[k for k, r in enumerate(curves["run"].values)
+                              if not (r.startswith("wd0.0") and curves["seed"].values[k] != 1)])
+    result = g3(curves)
+    assert result.status == "inconclusive" and "only 1 seeds" in result.detail
 
 
 def test_smallest_generalising_needs_every_larger_fraction_to_generalise():

@@ -176,6 +176,10 @@ def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecay
             return inconclusive(spec_check, threshold, f"the curves have no coordinate {name!r}")
     treated_values, treated_seeds, treated = data_need(runs, params, params.treated)
     baseline_values, baseline_seeds, baseline = data_need(runs, params, params.baseline)
+    for weight_decay, values in ((params.treated, treated_values), (params.baseline, baseline_values)):
+        if len(values) == 0:
+            return inconclusive(spec_check, threshold, f"this scale has no runs at {params.weight_decay_axis} "
+                                f"{weight_decay:g} to compare with", int(runs.sizes["run"]))
     seeds = np.intersect1d(treated_seeds, baseline_seeds)
     if len(seeds) < params.min_seeds:
         return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have every {params.axis} tried at "
