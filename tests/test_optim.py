@@ -240,3 +240,26 @@ def test_a_run_trains_with_a_registered_loss():
     result = EnsembleTrainer(runs, _datasets(runs)).run(progress=False)
     losses = result.metrics["train_loss"]
     assert np.isfinite(losses).all() and (losses[:, -1] < losses[:, 0]).all()
+
+
+def test_the_readme_transformation_example_trains_and_clips(tmp_path):
+    """The README's example, executed as a user would paste it: under SGD without weight decay, every step is
+    at most lr x max_norm long, and the two runs of one group clip at their own max_norm."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- transform-example:begin[^>]*-->\s*```python\n(.*?)```", readme, re.S).group(1)
+    if "clip_by_norm" not in TRANSFORMS:
+        exec(compile(block, "README.md", "exec"), {})
+    variants = [{"name": f"clip{c}", "transforms": [{"kind": "clip_by_norm", "max_norm": c}]} for c in (0.01, 0.1)]
+    runs = _runs(optimizer={"kind": "sgd", "lr": 0.5, "weight_decay": 0.0}, sweep={"optimizer": variants},
+                 checks=_where(optimizer="clip0.01"))
+    trainer = EnsembleTrainer(runs, _datasets(runs))
+    active = torch.ones(len(runs), dtype=torch.bool)
+    grads, _ = trainer._gradients(trainer.train_x, trainer.train_y, active)
+    before = {k: v.clone() for k, v in trainer.params.items()}
+    trainer._update(grads, 0, active)
+    moved = torch.sqrt(sum((trainer.params[k] - before[k]).pow(2).flatten(1).sum(1) for k in before))
+    limit = torch.tensor([0.5 * float(r.optimizer.transforms[0].max_norm) for r in runs])
+    assert (moved <= limit * (1 + 1e-5)).all() and (moved > 0).all()
