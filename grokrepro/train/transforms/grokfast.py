@@ -21,7 +21,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from grokrepro.train.optim import TransformSettings, Transformation, per_run, register_transform
+from grokrepro.train.optim import TransformSettings, Transformation, per_run, register_transform, stacked
 
 
 def _count(params) -> torch.Tensor:
@@ -41,6 +41,11 @@ class GrokfastEMA(Transformation):
         alpha: float = Field(0.98, ge=0, lt=1)
         lamb: float = Field(2.0, ge=0)
 
+    def __init__(self, settings, device):
+        super().__init__(settings, device)
+        # 1 − α in double, then float32, as the authors' `p.grad * (1 - alpha)` has it
+        self.one_minus_alpha = stacked(settings, lambda s: 1 - s.alpha, device)
+
     def init(self, params):
         return {"ema": {k: torch.zeros_like(v) for k, v in params.items()}, "count": _count(params)}
 
@@ -50,7 +55,7 @@ class GrokfastEMA(Transformation):
         out, ema = {}, {}
         for name, grad in grads.items():
             previous = torch.where(per_run(fresh, grad), grad, state["ema"][name])
-            ema[name] = previous * per_run(alpha, grad) + grad * per_run(1 - alpha, grad)
+            ema[name] = previous * per_run(alpha, grad) + grad * per_run(self.one_minus_alpha, grad)
             out[name] = grad + ema[name] * per_run(lamb, grad)
         return out, {"ema": ema, "count": state["count"] + 1}
 
