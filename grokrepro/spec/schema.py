@@ -339,7 +339,7 @@ class Probe(Strict):
     """A costlier measurement taken at logged steps that are multiples of `every`."""
 
     kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share", "ntk_drift",
-                  "linearised_curve"]
+                  "linearised_curve", "softmax_collapse"]
     every: int = Field(gt=0)
     # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
     samples: int = Field(default=100, ge=2)

@@ -233,8 +233,26 @@ def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"fourier_share": np.where(logged, share, np.nan)}
 
 
+def softmax_collapse(trainer, inputs, logged) -> dict[str, np.ndarray]:
+    """Share of each run's training examples whose per-example loss is exactly 0 in the run's loss and loss
+    dtype (the authors' `zero_terms`: their loss with reduction "none", compared with 0), at the parameters of
+    this logged step."""
+    if trainer.regression:
+        raise TypeError("the softmax_collapse probe needs a classification task")
+    n_runs, n = trainer.train_y.shape
+    zeros = torch.zeros(n_runs, dtype=torch.float64, device=trainer.device)
+    chunk = max(1, 2**18 // n_runs)
+    with torch.no_grad():
+        for start in range(0, n, chunk):
+            x, y = trainer.train_x[:, start:start + chunk], trainer.train_y[:, start:start + chunk]
+            logits = trainer._forward(trainer.params, trainer.buffers, x)
+            per_example = trainer._loss_of(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_runs, -1)
+            zeros += (per_example == 0).double().sum(1)
+    return {"softmax_collapse": np.where(logged, (zeros / n).cpu().numpy(), np.nan)}
+
+
 PROBES = {"fourier_share": fourier_share, "lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
           "kernel_regression": kernel_regression, "ntk_drift": ntk_drift,
-          "linearised_curve": linearised_curve}
+          "linearised_curve": linearised_curve, "softmax_collapse": softmax_collapse}
 # Probes that read their own settings (points, split) get the probe as `probe=`.
 TAKES_SETTINGS = {"kernel_regression", "ntk_drift"}
