@@ -66,3 +66,33 @@ def synthetic_curves(t_fit, t_gen, fractions, seeds, steps=np.arange(0, 10001, 1
                 # what the shipped grokking spec's checks select on besides the fraction
                 "weight_decay": ("run", np.full(n, 1.0)), "train": ("run", np.full(n, "full"))},
     )
+
+
+def interrupted_and_resumed(runs, checkpoint, monkeypatch):
+    """Train `runs` uninterrupted; then again, killed right after the second checkpoint and resumed from it.
+    Returns the uninterrupted result, the resumed result, the resumed trainer and the steps checkpointed
+    before the kill."""
+    import pytest
+
+    import grokrepro.train.ensemble as ensemble
+    from grokrepro.tasks import make_dataset
+    from grokrepro.train import EnsembleTrainer
+
+    def trainer(path=None):
+        return EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs], path)
+
+    uninterrupted = trainer().run(progress=False)
+    real_save, saves = ensemble.save_atomic, []
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        saves.append(state["step"])
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        trainer(checkpoint).run(progress=False)
+    monkeypatch.setattr(ensemble, "save_atomic", real_save)
+    resumed_trainer = trainer(checkpoint)
+    return uninterrupted, resumed_trainer.run(progress=False), resumed_trainer, saves

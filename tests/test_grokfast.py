@@ -8,7 +8,6 @@ import pytest
 import torch
 import xarray as xr
 
-import grokrepro.train.ensemble as ensemble
 from grokrepro.claims.grokfast import SpeedupParams, speedup_to_generalise
 from grokrepro.claims.verdict import with_controls
 from grokrepro.spec import expand_runs
@@ -16,7 +15,7 @@ from grokrepro.spec.schema import Check
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.optim import StepContext, transform_class
-from helpers import resolved, synthetic_curves, tiny_spec
+from helpers import interrupted_and_resumed, resolved, synthetic_curves, tiny_spec
 
 
 # -- the authors' formulas, one run at a time (ironjr/grokfast, grokfast.py) ----------------------------------
@@ -112,8 +111,8 @@ def _runs(transforms, **changes):
                                                    "where": {"weight_decay": 0.5}}], **changes)))
 
 
-def _trained(runs, checkpoint=None):
-    trainer = EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs], checkpoint)
+def _trained(runs):
+    trainer = EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs])
     return trainer, trainer.run(progress=False)
 
 
@@ -138,20 +137,8 @@ def test_resume_mid_run_is_bit_exact(tmp_path, monkeypatch, transforms):
     """Killed after the checkpoint at step 20 (the MA queue of 7 holds a window across it) and resumed."""
     train = {"steps": 30, "log_every": 5, "log_points": 5, "checkpoint_every": 10}
     runs = _runs(transforms, train=train)
-    _, uninterrupted = _trained(runs)
-    real_save, saves = ensemble.save_atomic, []
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves.append(state["step"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        _trained(runs, tmp_path / "group.pt")
-    monkeypatch.setattr(ensemble, "save_atomic", real_save)
-    _, resumed = _trained(runs, tmp_path / "group.pt")
+    uninterrupted, resumed, _, saves = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
+    assert saves == [10, 20]
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
 

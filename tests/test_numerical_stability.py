@@ -9,7 +9,6 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-import grokrepro.train.ensemble as ensemble
 from grokrepro.claims.numerical_stability import (CollapseParams, DelayParams, GeneraliseParams, collapse_delayed,
                                                   collapse_without_generalisation, generalises_without_weight_decay)
 from grokrepro.spec import expand_runs
@@ -20,7 +19,7 @@ from grokrepro.train.losses import stablemax_cross_entropy
 from grokrepro.train.optim import StepContext, transform_class
 from grokrepro.train.probes import PROBES, softmax_collapse
 from grokrepro.train.transforms.orthogonal import orthogonal_gradient
-from helpers import resolved, tiny_spec
+from helpers import interrupted_and_resumed, resolved, tiny_spec
 
 
 # -- ⊥Grad ---------------------------------------------------------------------------------------------------
@@ -180,23 +179,8 @@ def test_resume_is_exact_with_the_orthogonal_transform(tmp_path, monkeypatch):
                                                           "statement": "s", "where": {"weight_decay": 0.0}}],
         train={"steps": 30, "log_every": 5, "log_points": 0, "checkpoint_every": 10,
                "probes": [{"kind": "softmax_collapse", "every": 5}]})))
-    data = lambda: [make_dataset(r.task, r.split_seed) for r in runs]  # noqa: E731
-    uninterrupted = EnsembleTrainer(runs, data()).run(progress=False)
-    real_save, saves = ensemble.save_atomic, []
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves.append(state["step"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        EnsembleTrainer(runs, data(), tmp_path / "group.pt").run(progress=False)
-    monkeypatch.setattr(ensemble, "save_atomic", real_save)
-    trainer = EnsembleTrainer(runs, data(), tmp_path / "group.pt")
+    uninterrupted, resumed, trainer, _ = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
     assert trainer.optimiser.chain[-1].kind == "orthogonal_gradient"
-    resumed = trainer.run(progress=False)
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
 

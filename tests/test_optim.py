@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import grokrepro.train.ensemble as ensemble
 from grokrepro.spec import expand_runs
 from grokrepro.spec.load import SpecError
 from grokrepro.tasks import make_dataset
@@ -16,7 +15,7 @@ from grokrepro.train import EnsembleTrainer
 from grokrepro.train.losses import log_stablemax, stablemax_cross_entropy
 from grokrepro.train.optim import (BASES, TRANSFORMS, TransformSettings, Transformation, per_run,
                                    register_transform, transform_class)
-from helpers import resolved, tiny_spec
+from helpers import interrupted_and_resumed, resolved, tiny_spec
 from legacy_optimisers import LegacyTrainer
 
 # -- a new idea, added here -------------------------------------------------------------------------------------
@@ -97,26 +96,6 @@ def test_every_optimiser_path_matches_the_hand_written_one_bit_for_bit(case):
         assert (new_result.stopped_at >= 0).any()
 
 
-def _interrupted_and_resumed(tmp_path, monkeypatch, runs):
-    """Metrics of an uninterrupted run, and of one killed after its second checkpoint and resumed."""
-    uninterrupted = EnsembleTrainer(runs, _datasets(runs)).run(progress=False)
-    real_save, saves = ensemble.save_atomic, []
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves.append(state["step"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    checkpoint = tmp_path / "group.pt"
-    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        EnsembleTrainer(runs, _datasets(runs), checkpoint).run(progress=False)
-    monkeypatch.setattr(ensemble, "save_atomic", real_save)
-    trainer = EnsembleTrainer(runs, _datasets(runs), checkpoint)
-    return uninterrupted, trainer.run(progress=False), trainer
-
-
 def _every_transformation():
     try:
         transform_class("no such kind")  # loads the built-in modules
@@ -133,7 +112,7 @@ def test_resume_is_exact_for_every_transformation(tmp_path, monkeypatch, kind):
     optimizer = {"lr": 1e-2, "weight_decay": 0.1, "transforms": [{"kind": kind}]}
     runs = _runs(optimizer=optimizer, train=_train(steps=30, checkpoint_every=10),
                  sweep={"optimizer.weight_decay": [0.1]})
-    uninterrupted, resumed, trainer = _interrupted_and_resumed(tmp_path, monkeypatch, runs)
+    uninterrupted, resumed, trainer, _ = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
     assert trainer.optimiser.chain[-1].kind == kind
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
@@ -144,7 +123,7 @@ def test_resume_is_exact_for_every_base_optimiser(tmp_path, monkeypatch, base):
     optimizer = {"kind": base, "lr": 1e-2 if base == "adamw" else 0.3, "weight_decay": 0.1, "linf_penalty": 0.01}
     runs = _runs(optimizer=optimizer, train=_train(steps=30, checkpoint_every=10),
                  sweep={"optimizer.weight_decay": [0.1, 1.0]})
-    uninterrupted, resumed, _ = _interrupted_and_resumed(tmp_path, monkeypatch, runs)
+    uninterrupted, resumed, _, _ = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
 
@@ -152,7 +131,7 @@ def test_resume_is_exact_for_every_base_optimiser(tmp_path, monkeypatch, base):
 def test_a_checkpoint_from_before_the_optimiser_layer_still_resumes(tmp_path, monkeypatch):
     """Checkpoints written by the hand-written AdamW kept its moments at the top level."""
     runs = [r for r in _runs(train=_train(steps=30, checkpoint_every=10)) if r.optimizer.weight_decay == 0.1]
-    uninterrupted, resumed, _ = _interrupted_and_resumed(tmp_path, monkeypatch, runs)
+    uninterrupted, resumed, _, _ = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
     state = torch.load(tmp_path / "group.pt.prev", weights_only=False)  # the interrupted job's step-10 file
     optimiser = state.pop("optimiser")
     state["exp_avg"], state["exp_avg_sq"] = optimiser["base"]["exp_avg"], optimiser["base"]["exp_avg_sq"]

@@ -5,12 +5,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import grokrepro.train.ensemble as ensemble
 from grokrepro.models import build_model
 from grokrepro.spec import expand_runs
 from grokrepro.tasks import make_dataset
 from grokrepro.train import NOT_REACHED, EnsembleTrainer
-from helpers import resolved, tiny_spec
+from helpers import interrupted_and_resumed, resolved, tiny_spec
 
 
 def tiny_runs(**changes):
@@ -81,22 +80,8 @@ def test_resume_after_interruption_is_exact(tmp_path, monkeypatch, batch_size):
     optimizer = {**tiny_spec()["optimizer"], "batch_size": batch_size}
     runs = tiny_runs(optimizer=optimizer)
     runs = [r for r in runs if r.optimizer.weight_decay == 0.1]
-    uninterrupted = EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)
-
-    real_save, saves = ensemble.save_atomic, []
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves.append(state["step"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt  # killed right after the checkpoint at step 20
-
-    checkpoint = tmp_path / "group.pt"
-    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
-    monkeypatch.setattr(ensemble, "save_atomic", real_save)
-    resumed = EnsembleTrainer(runs, datasets_for(runs), checkpoint).run(progress=False)
+    # killed right after the checkpoint at step 20
+    uninterrupted, resumed, _, saves = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
     assert saves == [10, 20]
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
