@@ -3,6 +3,7 @@
 import json
 import subprocess
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -46,3 +47,17 @@ def test_development_seeds_write_their_own_results_and_paper_trees(workflow_dir)
     verdict = plan("paper/all")  # the verdict seeds keep the default paths
     assert "results/smoke/grokking/verdict.json" in verdict and "paper/report.html" in verdict
     assert "smoke-development" not in verdict and "paper-development" not in verdict
+
+
+def test_report_says_a_control_that_could_not_be_computed_was_not_decided(tmp_path):
+    """The synthetic curves have no weight_decay coordinate: G3's control cannot be computed, and the report
+    must not show it as having failed "as it must"."""
+    out = verdict_for(tmp_path)
+    checks = json.loads(out.read_text())["checks"]
+    (g3,) = [c for c in checks if c["name"] == "G3"]
+    assert g3["control"]["status"] == "inconclusive" and not g3["control"]["passed"]
+    controls = [k for c in checks if c.get("control") for k in np.atleast_1d(c["control"])]
+    write_report([out.parent], tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("could not be computed") == sum(k["status"] == "inconclusive" for k in controls) >= 1
+    assert html.count("fails, as it must") == sum(k["status"] == "fail" for k in controls)
