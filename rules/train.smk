@@ -11,6 +11,7 @@ rule train:
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
+    priority: train_priority
     # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
@@ -41,6 +42,7 @@ rule train_warm_start:
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
+    priority: train_priority
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
         mem_mb=train_resource("mem_mb"),

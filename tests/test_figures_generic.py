@@ -3,10 +3,11 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from grokrepro.figures import claim_module, draw_figures, figure_names, generic
-from grokrepro.figures.common import save
+from grokrepro.figures.common import plt, save, seed_band_relplot
 from grokrepro.metrics.curves import write_atomic
 from helpers import resolved, synthetic_curves, tiny_spec
 
@@ -32,6 +33,27 @@ def test_every_generic_figure_draws_for_a_classification_sweep(tmp_path):
     for name in generic.FIGURES:
         save(generic.DRAW[name](curves, {}), tmp_path / f"{name}.png")
         assert (tmp_path / f"{name}.png").stat().st_size > 5000, name
+
+
+def test_seed_bands_draw_the_mean_over_seeds_and_their_min_max():
+    # two configurations x two metrics x three seeds; the seeds of one line differ by 0, 1, 2 at every step
+    steps = np.array([1, 10, 100])
+    table = pd.DataFrame([{"configuration": c, "metric": m, "seed": seed, "step": s,
+                           "value": base + seed + np.log10(s)}
+                          for c, base in (("b", 10.0), ("a", 20.0)) for m in ("train", "test")
+                          for seed in (0, 1, 2) for s in steps])
+    table.loc[table["metric"] == "test", "value"] += 100
+    grid = seed_band_relplot(table, hue="metric", col="configuration")
+    assert list(grid.axes_dict) == ["b", "a"]  # panels in the order they first appear, as seaborn orders them
+    axis = grid.axes_dict["a"]
+    lines = {tuple(line.get_ydata()) for line in axis.get_lines()}
+    assert lines == {tuple(20.0 + 1 + np.log10(steps)), tuple(120.0 + 1 + np.log10(steps))}  # means
+    bands = [band.get_paths()[0].vertices[:, 1] for band in axis.collections]
+    assert len(bands) == 2
+    assert sorted((band.min(), band.max()) for band in bands) == [(20.0, 24.0), (120.0, 124.0)]  # min, max
+    colours = {line.get_color() for line in axis.get_lines()}
+    assert len(colours) == 2  # one colour per metric, shared by its band
+    plt.close(grid.figure)
 
 
 def test_event_times_censor_runs_that_never_generalise():

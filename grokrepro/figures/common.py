@@ -40,6 +40,37 @@ def long_table(curves: xr.Dataset, variables: list[str], by: list[str]) -> pd.Da
     return frame.melt(id_vars=["run", "step", "seed", *by], value_vars=variables, var_name="metric")
 
 
+def seed_band_relplot(table: pd.DataFrame, *, hue: str | None, col: str, palette=None, **relplot_kws):
+    """What sns.relplot(kind="line", errorbar=("pi", 100)) draws from a tidy (step, value) table: per hue level and
+    panel, the mean over seeds as a line and the min-max band around it. The mean and band are computed here
+    in one pandas groupby, not by seaborn, whose aggregator runs once per x value (a minute for 30
+    configurations of 400 logged steps); levels and panels keep seaborn's order and colours."""
+    keys = [col, *([hue] if hue else []), "step"]
+    summary = table.groupby(keys, sort=False, observed=True)["value"].agg(["mean", "min", "max"]).reset_index()
+    summary = summary.rename(columns={"mean": "value"})
+    levels = _levels(summary[hue]) if hue else [None]
+    if isinstance(palette, dict):
+        colours = palette
+    else:  # seaborn's choice: the current palette while it has enough colours, husl beyond
+        name = palette or (None if len(levels) <= len(sns.color_palette()) else "husl")
+        colours = dict(zip(levels, sns.color_palette(name, len(levels))))
+    grid = sns.relplot(data=summary, x="step", y="value", col=col, kind="line", estimator=None, errorbar=None,
+                       **({"hue": hue, "hue_order": levels, "palette": colours} if hue else {}), **relplot_kws)
+    for panel, axis in grid.axes_dict.items():
+        in_panel = summary[summary[col] == panel]
+        for level in levels:
+            line = in_panel if hue is None else in_panel[in_panel[hue] == level]
+            line = line.sort_values("step")
+            axis.fill_between(line["step"], line["min"], line["max"], color=colours[level], alpha=0.2, linewidth=0)
+    return grid
+
+
+def _levels(values: pd.Series) -> list:
+    """Hue levels in seaborn's order: sorted when numeric, else as they first appear."""
+    levels = list(pd.unique(values.dropna()))
+    return sorted(levels) if pd.api.types.is_numeric_dtype(values) else levels
+
+
 def save(figure, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.figures.common import plt, sns
+from grokrepro.figures.common import plt, seed_band_relplot, sns
 from grokrepro.metrics import first_step_reaching
 
 FIGURES = ("all_runs_loss", "all_runs_accuracy", "all_runs_probes", "all_runs_time_to_threshold")
@@ -77,9 +77,8 @@ def _curve_panels(curves: xr.Dataset, variables: list[str], ylabel: str, log_y: 
     if table.empty:
         return _empty(f"no finite {ylabel} was logged")
     n_panels = table["configuration"].nunique()
-    grid = sns.relplot(data=table, x="step", y="value", hue="metric", col="configuration", kind="line",
-                       errorbar=("pi", 100), col_wrap=min(4, n_panels), height=2.4, aspect=1.15,
-                       facet_kws={"sharey": True})
+    grid = seed_band_relplot(table, hue="metric", col="configuration", col_wrap=min(4, n_panels), height=2.4,
+                             aspect=1.15, facet_kws={"sharey": True})
     grid.set(xscale="log", xlabel="step (log)", ylabel=ylabel)
     if log_y and (table["value"] > 0).all():
         grid.set(yscale="log")
@@ -112,9 +111,8 @@ def all_runs_probes(curves: xr.Dataset, verdict: dict):
     if table.empty:
         return _empty("no probe value was logged")
     hue = "configuration" if table["configuration"].nunique() > 1 else None
-    grid = sns.relplot(data=table, x="step", y="value", hue=hue, col="metric", kind="line", errorbar=("pi", 100),
-                       col_wrap=min(3, len(variables)), height=2.5, aspect=1.2,
-                       facet_kws={"sharey": False, "sharex": True})
+    grid = seed_band_relplot(table, hue=hue, col="metric", col_wrap=min(3, len(variables)), height=2.5, aspect=1.2,
+                             facet_kws={"sharey": False, "sharex": True})
     grid.set(xscale="log", xlabel="step (log)")
     grid.set_titles("{col_name}")
     for name, axis in grid.axes_dict.items():
