@@ -8,10 +8,10 @@ rule train:
         f"{RESULTS}/{{claim}}/runs/{{group}}.nc",
     log:
         f"{LOGS}/{{claim}}/train/{{group}}.log",
+    priority: train_priority
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
-    priority: train_priority
     # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
@@ -39,10 +39,10 @@ rule train_warm_start:
         weights=f"{RESULTS}/{{claim}}/warm/{{group}}.weights.pt",
     log:
         f"{LOGS}/{{claim}}/train/warm-{{group}}.log",
+    priority: train_priority
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
-    priority: train_priority
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
         mem_mb=train_resource("mem_mb"),
