@@ -79,6 +79,11 @@ def train_resource(name):
     return resource
 
 
+# A claim's curves, verdict, figures and page run as soon as its training is done (they take seconds), so that
+# claims finish one by one during a long run instead of all at its end.
+FINISH_CLAIM_FIRST = 2_000_000_000
+
+
 def train_priority(wildcards):
     """Longest training groups first (grokrepro.cluster.training_cost), so that the last jobs to start are short
     ones and no core idles at the end while one long group finishes alone. Warm-start parents go before all of

@@ -8,6 +8,7 @@ rule figures:
         report(directory(f"{RESULTS}/{{claim}}/figures"), patterns=["{figure}.png"], category="{claim}"),
     log:
         f"{LOGS}/{{claim}}/figures.log",
+    priority: FINISH_CLAIM_FIRST
     conda:
         CONDA_ENV
     params:

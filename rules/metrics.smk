@@ -6,6 +6,7 @@ rule curves:
         f"{RESULTS}/{{claim}}/curves.nc",
     log:
         f"{LOGS}/{{claim}}/curves.log",
+    priority: FINISH_CLAIM_FIRST
     conda:
         CONDA_ENV
     params:
@@ -25,6 +26,7 @@ rule verdict:
         f"{RESULTS}/{{claim}}/verdict.json",
     log:
         f"{LOGS}/{{claim}}/verdict.log",
+    priority: FINISH_CLAIM_FIRST
     conda:
         CONDA_ENV
     params:

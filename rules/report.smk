@@ -13,6 +13,7 @@ rule publish:
         directory(f"{PAPER}/{{claim}}"),
     log:
         f"{LOGS}/{{claim}}/publish.log",
+    priority: FINISH_CLAIM_FIRST
     conda:
         CONDA_ENV
     shell:

@@ -1,7 +1,9 @@
 """Real Snakemake runs of the smoke DAG in a temporary copy of the workflow."""
 
 import json
+import re
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +12,9 @@ import xarray as xr
 from conftest import copy_workflow
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.cluster import training_cost
 from grokrepro.figures import figure_names, generic
+from grokrepro.spec import expand_runs, load_spec, training_groups
 
 pytestmark = pytest.mark.workflow
 
@@ -108,6 +112,34 @@ def test_changing_the_checkpoint_interval_retrains_nothing(smoke_run, tmp_path):
     text = plan.stdout + plan.stderr
     assert plan.returncode == 0, text[-3000:]
     assert "rule train:" not in text and "rule dataset:" not in text
+
+
+def started_jobs(directory):
+    """(rule, first output) of every job of the directory's first Snakemake run, in the order they started."""
+    log = sorted((directory / ".snakemake/log").glob("*.snakemake.log"))[0].read_text()
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", log):
+        rule, output = re.match(r"(?:local)?rule (\w+):", block), re.search(r"output: ([^\s,]+)", block)
+        if rule:
+            jobs.append((rule.group(1), output.group(1) if output else None))
+    return jobs
+
+
+def test_long_training_groups_start_first_and_claims_finish_during_the_run(smoke_run):
+    jobs = started_jobs(smoke_run)
+    rules = [rule for rule, _ in jobs]
+    assert rules[0] == "train_warm_start"  # its children wait for it
+    groups = {}
+    for spec in (smoke_run / "specs").glob("*.yaml"):
+        resolved = load_spec(spec, "smoke")
+        groups[resolved.claim] = training_groups(expand_runs(resolved))
+    # the groups that train from scratch are all ready at once: they start in order of cost, largest first
+    costs = [training_cost(groups[output.split("/")[2]][Path(output).stem]) for rule, output in jobs
+             if rule == "train" and not any(run.warm_start for run in groups[output.split("/")[2]][Path(output).stem])]
+    assert len(costs) > 10 and costs == sorted(costs, reverse=True)
+    # a claim is judged, drawn and published as soon as its own groups are done, not after every claim's
+    last_train = max(k for k, rule in enumerate(rules) if rule == "train")
+    assert rules.index("publish") < last_train
 
 
 def test_one_core_gives_identical_curves(smoke_run, tmp_path):
