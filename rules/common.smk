@@ -79,8 +79,10 @@ def train_resource(name):
     return resource
 
 
-# A claim's curves, verdict, figures and page run as soon as its training is done (they take seconds), so that
-# claims finish one by one during a long run instead of all at its end.
+# Job priorities: warm-start parents before every other training group (their children wait for them), and a
+# claim's curves, verdict, figures and page as soon as its training is done (they take seconds), so that claims
+# finish one by one during a long run instead of all at its end.
+WARM_START_FIRST = 1_000_000_000
 FINISH_CLAIM_FIRST = 2_000_000_000
 
 
@@ -89,7 +91,7 @@ def train_priority(wildcards):
     ones and no core idles at the end while one long group finishes alone. Warm-start parents go before all of
     them: their children cannot start until they end."""
     if wildcards.group in WARM_GROUPS[wildcards.claim]:
-        return 1e9 + training_cost(WARM_GROUPS[wildcards.claim][wildcards.group])
+        return WARM_START_FIRST + training_cost(WARM_GROUPS[wildcards.claim][wildcards.group])
     return training_cost(GROUPS[wildcards.claim][wildcards.group])
 
 

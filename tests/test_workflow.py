@@ -134,8 +134,8 @@ def test_long_training_groups_start_first_and_claims_finish_during_the_run(smoke
         resolved = load_spec(spec, "smoke")
         groups[resolved.claim] = training_groups(expand_runs(resolved))
     # the groups that train from scratch are all ready at once: they start in order of cost, largest first
-    costs = [training_cost(groups[output.split("/")[2]][Path(output).stem]) for rule, output in jobs
-             if rule == "train" and not any(run.warm_start for run in groups[output.split("/")[2]][Path(output).stem])]
+    trained = [groups[output.split("/")[2]][Path(output).stem] for rule, output in jobs if rule == "train"]
+    costs = [training_cost(runs) for runs in trained if not any(run.warm_start for run in runs)]
     assert len(costs) > 10 and costs == sorted(costs, reverse=True)
     # a claim is judged, drawn and published as soon as its own groups are done, not after every claim's
     last_train = max(k for k, rule in enumerate(rules) if rule == "train")

@@ -26,8 +26,9 @@ def accuracy_curves(curves: xr.Dataset, verdict: dict):
     curves = _judged(curves, verdict)
     table = long_table(curves, ["train_acc", "test_acc"], ["train_fraction"])
     table = table[table["step"] > 0].dropna(subset=["value"])
-    grid = seed_band_relplot(table, hue="metric", col="train_fraction", col_wrap=min(4, table["train_fraction"].nunique()),
-                             height=2.6, aspect=1.1, palette={"train_acc": "tab:blue", "test_acc": "tab:red"})
+    grid = seed_band_relplot(table, hue="metric", col="train_fraction",
+                             col_wrap=min(4, table["train_fraction"].nunique()), height=2.6, aspect=1.1,
+                             palette={"train_acc": "tab:blue", "test_acc": "tab:red"})
     grid.set(xscale="log", ylim=(-0.02, 1.02), xlabel="step (log)", ylabel="accuracy")
     grid.figure.suptitle("Train and test accuracy (line: mean over seeds; band: min-max)", y=1.03)
     return grid.figure
