@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from grokrepro.spec.runs import RunConfig
+from grokrepro.tasks import make_dataset
 
 # The scale that follows the papers' own setups, sized for a GPU; the others are sized for a CPU.
 GPU_SCALE = "paper"
@@ -49,7 +50,5 @@ _EXAMPLES: dict[str, int] = {}
 
 def _training_examples(run: RunConfig) -> int:
     if run.dataset_id not in _EXAMPLES:
-        from grokrepro.tasks import make_dataset
-
         _EXAMPLES[run.dataset_id] = len(make_dataset(run.task, run.split_seed).train_index)
     return _EXAMPLES[run.dataset_id]

@@ -16,6 +16,7 @@ from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_cost
 from grokrepro.figures import figure_names, generic
 from grokrepro.spec import expand_runs, load_spec, training_groups
+from grokrepro.spec.discover import discover_specs
 
 pytestmark = pytest.mark.workflow
 
@@ -131,10 +132,8 @@ def started_jobs(directory):
 def test_long_training_groups_start_first_and_claims_finish_during_the_run(smoke_run):
     jobs = started_jobs(smoke_run)
     assert "train_warm_start" in {rule for round_, rule, _ in jobs if round_ == 0}  # its children wait for it
-    groups = {}
-    for spec in (smoke_run / "specs").glob("*.yaml"):
-        resolved = load_spec(spec, "smoke")
-        groups[resolved.claim] = training_groups(expand_runs(resolved))
+    groups = {claim: training_groups(expand_runs(load_spec(path, "smoke")))
+              for claim, path in discover_specs(smoke_run / "specs", "").items()}
     # the groups that train from scratch are all ready at once: no group starts after a cheaper one did
     costs = collections.defaultdict(list)
     for round_, rule, output in jobs:
