@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks.common import matmul_peak, median_rates, train_for
-from grokrepro.models import build_model
+from grokrepro.models import ModelShape, build_model
 from grokrepro.models.networks import EmbeddingMLP
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from grokrepro.tasks import make_dataset
@@ -48,7 +48,7 @@ def plain_forward(model, x):
 def plain_loop(run, dataset, steps: int) -> None:
     """The loop a researcher would write: the plain module, torch.optim's optimiser, full batch."""
     torch.manual_seed(run.seed)
-    model = build_model(run.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
+    model = build_model(run.model, ModelShape.of(dataset))
     opt = run.optimizer
     if opt.kind not in ("sgd", "adamw"):
         raise SystemExit(f"no plain loop written for optimizer {opt.kind!r}; leave this spec out")
@@ -74,7 +74,7 @@ def measure(config: str, scale: str, steps: int, repeats: int, ensemble: int, pe
     seeds = [first.__class__(**{**first.__dict__, "seed": first.seed + k}) for k in range(ensemble)]
     dataset = make_dataset(first.task, first.split_seed)
     n_train = len(dataset.train_index)
-    model = build_model(first.model, n_symbols=dataset.n_symbols, input_dim=dataset.inputs.shape[-1])
+    model = build_model(first.model, ModelShape.of(dataset))
     flops_per_step = 3 * nominal_flops_per_example(model) * n_train
     rates = median_rates({"plain": (lambda: plain_loop(first, dataset, steps), steps),
                           "single": (lambda: train_for([first], steps), steps),

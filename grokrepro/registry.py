@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, TypeAdapter
 
 
 class Strict(BaseModel):
@@ -130,6 +130,11 @@ class Registry:
 
     def validate(self, data: Any) -> BaseModel:
         return self.adapter().validate_python(data)
+
+    def field(self):
+        """A pydantic field type that validates any registered kind's settings by its `kind` (the kinds known
+        when it validates, plug-ins included)."""
+        return Annotated[Any, PlainValidator(self.validate)]
 
     def per_run(self, kind: str) -> tuple[str, ...]:
         return self[kind].per_run

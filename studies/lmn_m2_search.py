@@ -17,6 +17,7 @@ the points in [t_fit, t_gen] (and the pooled ratio the old, pooled M2 used):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pickle
 from dataclasses import replace
 
@@ -26,7 +27,7 @@ import torch
 from grokrepro.claims.lmn_compression import _fit
 from grokrepro.metrics.lmn import linear_mapping_number
 from grokrepro.metrics.times import first_step_reaching
-from grokrepro.models import build_model
+from grokrepro.models import ModelShape, build_model
 from grokrepro.spec.load import load_spec
 from grokrepro.spec.runs import expand_runs
 from grokrepro.tasks import make_dataset
@@ -71,7 +72,7 @@ def train(out: str, weight_decay: float, steps: int) -> None:
     with open(out, "wb") as handle:
         pickle.dump({"seeds": [r.seed for r in runs], "steps": result.steps, "metrics": result.metrics,
                      "states": states, "datasets": datasets, "model": runs[0].model,
-                     "shape": trainer.model_shape}, handle)
+                     "shape": dataclasses.asdict(trainer.model_shape)}, handle)
 
 
 def _samples(dataset, seed: int, split: str, count: int) -> torch.Tensor:
@@ -93,7 +94,7 @@ def score(path: str, variants: list[str], every: int) -> None:
     with open(path, "rb") as handle:
         saved = pickle.load(handle)
     steps, metrics = saved["steps"], saved["metrics"]
-    model = build_model(saved["model"], **saved["shape"])
+    model = build_model(saved["model"], ModelShape(**saved["shape"]))
     t_fit = first_step_reaching(metrics["train_acc"], steps, 0.99)
     t_gen = first_step_reaching(metrics["test_acc"], steps, 0.95)
     print(f"seeds {saved['seeds']}: t_fit {t_fit.tolist()}, t_gen {t_gen.tolist()}")

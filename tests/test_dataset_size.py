@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
-from grokrepro.spec.schema import ModularTask
+from grokrepro.tasks.algorithmic import ModularTask
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.warm_start import initial_params, save_weights

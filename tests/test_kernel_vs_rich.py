@@ -307,8 +307,8 @@ def test_k2_is_inconclusive_without_d_ref():
 def test_quadratic_net_draws_pytorchs_default_init_times_init_scale():
     """The paper's init: what bias-free nn.Linear(2p, h) and nn.Linear(h, p) draw, W ~ U(±1/√(2p)),
     V ~ U(±1/√h); init_scale multiplies it."""
-    from grokrepro.models import build_model
-    from grokrepro.spec.schema import Quadratic
+    from grokrepro.models import ModelShape, build_model
+    from grokrepro.models.kinds.quadratic import Quadratic
 
     p, width = 7, 28
     torch.manual_seed(3)
@@ -319,7 +319,7 @@ def test_quadratic_net_draws_pytorchs_default_init_times_init_scale():
     torch.testing.assert_close(net.readout.data, second.weight.data)
     assert net.weight.abs().max() <= 1 / np.sqrt(2 * p) and net.readout.abs().max() <= 1 / np.sqrt(width)
     torch.manual_seed(3)
-    scaled = build_model(Quadratic(kind="quadratic", width=width, init_scale=0.5), n_symbols=p)
+    scaled = build_model(Quadratic(kind="quadratic", width=width, init_scale=0.5), ModelShape(n_symbols=p))
     torch.testing.assert_close(scaled.weight.data, 0.5 * first.weight.data)
     assert Quadratic(kind="quadratic", width=4).init == "pytorch"
     torch.manual_seed(3)

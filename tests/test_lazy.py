@@ -485,7 +485,7 @@ def test_the_gram_form_is_the_same_function_and_gradient(centred):
 
 
 def test_the_gram_form_keeps_run_ids_of_specs_that_do_not_ask_for_it():
-    from grokrepro.spec.schema import LazyQuadratic as LazyQuadraticSpec
+    from grokrepro.models.kinds.lazy_quadratic import LazyQuadratic as LazyQuadraticSpec
 
     assert "form" not in LazyQuadraticSpec(kind="lazy_quadratic", width=3).model_dump()
     assert LazyQuadraticSpec(kind="lazy_quadratic", width=3, form="gram").model_dump()["form"] == "gram"

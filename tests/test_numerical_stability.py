@@ -17,7 +17,8 @@ from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.losses import stablemax_cross_entropy
 from grokrepro.train.optim import StepContext, transform_class
-from grokrepro.train.probes import PROBES, softmax_collapse
+from grokrepro.registry import PROBES
+from grokrepro.train.probes import softmax_collapse
 from grokrepro.train.transforms.orthogonal import orthogonal_gradient
 from helpers import interrupted_and_resumed, resolved, tiny_spec
 
@@ -143,7 +144,7 @@ def test_softmax_collapse_counts_examples_at_exactly_zero_loss_in_the_loss_dtype
     # a run not logged at this step is NaN
     masked = softmax_collapse(_fake_trainer(logits, labels, torch.float32), None, np.array([True, False]))
     assert masked["softmax_collapse"][0] == 0.75 and np.isnan(masked["softmax_collapse"][1])
-    assert PROBES["softmax_collapse"] is softmax_collapse
+    assert PROBES["softmax_collapse"].load() is softmax_collapse
 
 
 def test_softmax_collapse_misclassified_examples_never_count():

@@ -291,7 +291,7 @@ def test_choose_predictor_keeps_the_papers_sign():
 # -- Notsawo's model and dataset options ------------------------------------------------------------------------
 
 def test_unordered_pairs_keep_one_of_each_mirror_pair():
-    from grokrepro.spec.schema import ModularTask
+    from grokrepro.tasks.algorithmic import ModularTask
     from grokrepro.tasks import make_dataset
 
     task = ModularTask(operation="x+y", prime=31, train_fraction=0.5, pairs="unordered")
@@ -308,11 +308,11 @@ def test_unordered_pairs_keep_one_of_each_mirror_pair():
 def test_tied_readout_reads_out_through_the_embeddings():
     import torch
 
-    from grokrepro.models.networks import build_model
-    from grokrepro.spec.schema import PowerTransformer
+    from grokrepro.models.networks import ModelShape, build_model
+    from grokrepro.models.kinds.power_transformer import PowerTransformer
 
     config = PowerTransformer(kind="power_transformer", d_model=32, n_heads=4, n_layers=2, tied_readout=True)
-    tied, untied = build_model(config, 31), build_model(config.model_copy(update={"tied_readout": False}), 31)
+    tied, untied = build_model(config, ModelShape(31)), build_model(config.model_copy(update={"tied_readout": False}), ModelShape(31))
     assert tied.readout is None
     assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in tied.parameters()) == 32 * 31 + 31
     pairs = torch.tensor([[1, 2], [3, 4]])

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from grokrepro.spec.schema import MODULAR_OPERATIONS, PERMUTATION_OPERATIONS, ModularTask, PermutationTask
+from grokrepro.tasks.algorithmic import MODULAR_OPERATIONS, PERMUTATION_OPERATIONS, ModularTask, PermutationTask
 from grokrepro.tasks import Dataset, make_dataset
 from grokrepro.tasks.algorithmic import permutations
 
@@ -79,7 +79,7 @@ def test_split_is_deterministic_disjoint_and_nested(tmp_path):
 
 
 def test_bitwise_xor_labels():
-    from grokrepro.spec.schema import BitwiseTask
+    from grokrepro.tasks.algorithmic import BitwiseTask
 
     data = make_dataset(BitwiseTask(kind="bitwise", bits=5, train_fraction=0.8), split_seed=0)
     assert data.n_symbols == 32 and len(data.labels) == 1024

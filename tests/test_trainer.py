@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from grokrepro.models import build_model
+from grokrepro.models import ModelShape, build_model
 from grokrepro.spec import expand_runs
 from grokrepro.tasks import make_dataset
 from grokrepro.train import NOT_REACHED, EnsembleTrainer
@@ -24,7 +24,7 @@ def datasets_for(runs):
 def plain_loop(run, dataset):
     """A reference: one run, torch.optim.AdamW, LambdaLR warm-up, full batch."""
     torch.manual_seed(run.seed)
-    model = build_model(run.model, dataset.n_symbols)
+    model = build_model(run.model, ModelShape.of(dataset))
     opt = run.optimizer
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=opt.betas, eps=opt.eps,
                                   weight_decay=opt.weight_decay)

@@ -14,15 +14,26 @@ import numpy as np
 import xarray as xr
 
 COMPLETE = "grokrepro_complete"
-UNITS = {
-    "train_loss": ("nats", "cross-entropy on the training set"),
-    "test_loss": ("nats", "cross-entropy on the held-out pairs"),
+# What the trainer itself logs; a probe's variables and units come from its registration (grokrepro/probes).
+TRAINER_UNITS = {
+    "train_loss": ("1", "training loss (the run's optimizer.loss) on the training set"),
+    "test_loss": ("1", "the same loss on the held-out examples"),
     "train_acc": ("1", "accuracy on the training set"),
-    "test_acc": ("1", "accuracy on the held-out pairs"),
+    "test_acc": ("1", "accuracy on the held-out examples"),
     "param_norm": ("1", "L2 norm of all parameters"),
-    "lmn": ("1", "linear mapping number, first hidden layer to logits"),
-    "fourier_share": ("1", "share of the centred logits' norm in the task's Fourier subspace"),
+    "zero_train_loss": ("1", "loss of the zero predictor on the training set"),
+    "zero_test_loss": ("1", "loss of the zero predictor on the held-out examples"),
 }
+
+
+def units(name: str) -> tuple[str, str]:
+    """(units, long name) of a logged variable; one no trainer metric or registered probe declares is an error."""
+    from grokrepro.registry import PROBES
+
+    known = {**TRAINER_UNITS, **PROBES.outputs()}
+    if name not in known:
+        raise ValueError(f"the curves variable {name!r} is neither a trainer metric nor a declared probe output")
+    return known[name]
 
 
 class IncompleteResultError(RuntimeError):
@@ -33,8 +44,8 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
     """One trained group as a Dataset."""
     data_vars = {}
     for name, values in result.metrics.items():
-        units, long_name = UNITS.get(name, ("1", name))
-        data_vars[name] = (("run", "step"), values, {"units": units, "long_name": long_name})
+        unit, long_name = units(name)
+        data_vars[name] = (("run", "step"), values, {"units": unit, "long_name": long_name})
     data_vars["diverged_at"] = ("run", result.diverged_at.astype(np.int64),
                                 {"long_name": "first step with a non-finite loss; -1 if none"})
     data_vars["stopped_at"] = ("run", np.asarray(result.stopped_at, dtype=np.int64),
@@ -52,10 +63,11 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
         "budget_steps": ("run", np.array([r.train.steps for r in runs], dtype=np.int64)),
         "config": ("run", [json.dumps(r.resolved(), sort_keys=True) for r in runs]),
     }
-    # Per-run settings of the model and task, whatever their kind (alpha, init_scale, train_fraction, ...).
-    for section, field in (("model", "init_scale"), ("model", "alpha"), ("model", "epsilon"),
-                           ("task", "train_fraction"), ("task", "train_size"), ("task", "labels"),
-                           ("task", "n_train")):
+    # The coordinates each model and task kind declares (init_scale, alpha, train_fraction, n_train, ...).
+    from grokrepro.registry import MODELS, TASKS
+
+    declared = [("model", field) for field in MODELS.coords()] + [("task", field) for field in TASKS.coords()]
+    for section, field in declared:
         values = [getattr(getattr(r, section), field, None) for r in runs]
         if all(v is not None for v in values):  # a size given as a count has no fraction, and vice versa
             coords[field] = ("run", np.array(values))

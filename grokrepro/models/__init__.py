@@ -1,3 +1,5 @@
-from grokrepro.models.networks import build_model, matmul_flops_per_example
+"""Models: the networks (torch) and, in grokrepro/models/kinds/, the kinds a spec can name (torch-free)."""
 
-__all__ = ["build_model", "matmul_flops_per_example"]
+from grokrepro.models.networks import ModelShape, build_model, matmul_flops_per_example
+
+__all__ = ["ModelShape", "build_model", "matmul_flops_per_example"]

@@ -7,6 +7,7 @@ so everything here is written with ops that vmap supports (no nn.MultiheadAttent
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -16,16 +17,39 @@ ACTIVATIONS = {"relu": F.relu, "silu": F.silu, "gelu": F.gelu}
 
 
 class EmbeddingMLP(nn.Module):
-    """Embed both operands, concatenate, then `hidden_layers` hidden layers and a linear read-out."""
+    """Embed both operands, concatenate, then `hidden_layers` hidden layers and a linear read-out.
 
-    def __init__(self, n_symbols: int, embed_dim: int, hidden: int, hidden_layers: int = 1,
-                 activation: str = "relu"):
+    `tables`: "shared" (one embedding for both operands), "untied" (one per operand) or "one_hot" (no embedding:
+    the first layer reads [one-hot(a); one-hot(b)]); `bias` False drops every bias (Prieto et al.'s network is
+    one-hot and bias-free)."""
+
+    def __init__(self, n_symbols: int, embed_dim: int | None, hidden: int, hidden_layers: int = 1,
+                 activation: str = "relu", tables: str = "shared", bias: bool = True, n_classes: int | None = None):
         super().__init__()
-        self.embed = nn.Embedding(n_symbols, embed_dim)
-        widths = [2 * embed_dim] + [hidden] * hidden_layers
-        self.hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
-        self.readout = nn.Linear(hidden, n_symbols)
+        self.tables, self.n_symbols = tables, n_symbols
+        if tables != "one_hot":
+            self.embed = nn.Embedding(n_symbols, embed_dim)
+        if tables == "untied":
+            self.embed_second = nn.Embedding(n_symbols, embed_dim)
+        width = n_symbols if tables == "one_hot" else embed_dim
+        widths = [2 * width] + [hidden] * hidden_layers
+        self.hidden = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in zip(widths[:-1], widths[1:]))
+        self.readout = nn.Linear(hidden, n_symbols if n_classes is None else n_classes, bias=bias)
         self.activation = ACTIVATIONS[activation]
+
+    def _operand_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer's pre-activation as one table per operand over the vocabulary (bias in the second)."""
+        layer = self.hidden[0]
+        if self.tables == "one_hot":
+            first, second = layer.weight[:, : self.n_symbols].T, layer.weight[:, self.n_symbols :].T
+        else:
+            width = self.embed.embedding_dim
+            other = self.embed if self.tables == "shared" else self.embed_second
+            first = self.embed.weight @ layer.weight[:, :width].T
+            second = other.weight @ layer.weight[:, width:].T
+        if layer.bias is not None:
+            second = second + layer.bias
+        return first, second
 
     def first_hidden(self, pairs: torch.Tensor) -> torch.Tensor:
         """Activations of the first hidden layer (where the LMN probe starts).
@@ -33,9 +57,7 @@ class EmbeddingMLP(nn.Module):
         The first layer sees [e_a; e_b], so its pre-activation is W_a e_a + W_b e_b + bias: one table per operand
         over the vocabulary, then a lookup per pair. A step then multiplies n_symbols rows instead of one row per
         training pair, which removes most of this model's FLOPs (the first layer holds most of them)."""
-        layer, width = self.hidden[0], self.embed.embedding_dim
-        first = self.embed.weight @ layer.weight[:, :width].T
-        second = self.embed.weight @ layer.weight[:, width:].T + layer.bias
+        first, second = self._operand_tables()
         # F.embedding, not indexing: its backward is fast, and under vmap it becomes one lookup in the runs'
         # tables laid end to end instead of a gather
         return self.activation(F.embedding(pairs[..., 0], first) + F.embedding(pairs[..., 1], second))
@@ -48,6 +70,29 @@ class EmbeddingMLP(nn.Module):
 
     def forward(self, pairs: torch.Tensor) -> torch.Tensor:
         return self.from_first_hidden(self.first_hidden(pairs))
+
+
+class VectorMLP(nn.Module):
+    """An MLP over real input vectors (e.g. a sparse parity's ±1 bits): hidden layers, then a linear read-out."""
+
+    def __init__(self, input_dim: int, outputs: int, hidden: int, hidden_layers: int = 1, activation: str = "relu",
+                 bias: bool = True):
+        super().__init__()
+        widths = [input_dim] + [hidden] * hidden_layers
+        self.hidden = nn.ModuleList(nn.Linear(i, o, bias=bias) for i, o in zip(widths[:-1], widths[1:]))
+        self.readout = nn.Linear(hidden, outputs, bias=bias)
+        self.activation = ACTIVATIONS[activation]
+
+    def first_hidden(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.hidden[0](inputs))
+
+    def from_first_hidden(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.hidden[1:]:
+            x = self.activation(layer(x))
+        return self.readout(x)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.from_first_hidden(self.first_hidden(inputs))
 
 
 def _split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -154,23 +199,34 @@ class PowerTransformer(nn.Module):
         return self.readout(last)
 
 
-def build_model(config, n_symbols: int = 0, input_dim: int = 0) -> nn.Module:
-    """Build from a spec's model section; init_scale multiplies every initial parameter.
+@dataclass(frozen=True)
+class ModelShape:
+    """What a model's size depends on in its data."""
 
-    Classification models take the number of symbols; regression models the input dimension."""
-    from grokrepro.models.lazy import LazyQuadratic
-    from grokrepro.models.quadratic import QuadraticNet
+    n_symbols: int = 0  # the operand vocabulary (token inputs)
+    input_dim: int = 0  # the width of a real input vector (vector inputs)
+    outputs: int | None = None  # a classifier's classes (regression on operands: the operands' range); n_symbols
+    token_inputs: bool = True
 
-    arguments = config.model_dump(exclude={"kind", "init_scale"})
-    if config.kind == "lazy_quadratic":
-        model = LazyQuadratic(input_dim, **arguments)
-    else:
-        model = {"mlp": EmbeddingMLP, "nanda_transformer": NandaTransformer,
-                 "power_transformer": PowerTransformer, "quadratic": QuadraticNet}[config.kind](n_symbols, **arguments)
-    if config.init_scale != 1.0:
+    def __post_init__(self):
+        if self.outputs is None:
+            object.__setattr__(self, "outputs", self.n_symbols)
+
+    @classmethod
+    def of(cls, dataset) -> "ModelShape":
+        return cls(dataset.n_symbols, dataset.inputs.shape[-1], dataset.outputs, dataset.token_inputs)
+
+
+def build_model(config, shape: ModelShape) -> nn.Module:
+    """Build from a spec's model section by its registered kind; init_scale multiplies every initial parameter."""
+    from grokrepro.registry import MODELS
+
+    model = MODELS[config.kind].load()(config, shape)
+    init_scale = getattr(config, "init_scale", 1.0)
+    if init_scale != 1.0:
         with torch.no_grad():
             for parameter in model.parameters():
-                parameter.mul_(config.init_scale)
+                parameter.mul_(init_scale)
     if hasattr(model, "remember_initial"):
         model.remember_initial()
     return model
@@ -178,7 +234,7 @@ def build_model(config, n_symbols: int = 0, input_dim: int = 0) -> nn.Module:
 
 def matmul_flops_per_example(model: nn.Module) -> int:
     """Forward multiply-adds ×2 of the dense layers for one example; used for utilisation figures."""
-    if isinstance(model, EmbeddingMLP):
+    if isinstance(model, (EmbeddingMLP, VectorMLP)):
         return 2 * sum(layer.in_features * layer.out_features for layer in [*model.hidden, model.readout])
     if isinstance(model, NandaTransformer):
         d, d_mlp = model.out.shape[0], model.mlp_in.out_features

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.spec.schema import SCALES, GaussianRegressionTask, ResolvedSpec, ScaleBlock, SpecFile
+from grokrepro.registry import PluginError, all_kind_names, load_plugins
+from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
 
 
 class SpecError(ValueError):
@@ -27,8 +28,9 @@ def _field_path(loc: tuple) -> str:
 
 def _format_validation(path: Path, error: ValidationError, where: str = "") -> SpecError:
     lines = []
+    tags = all_kind_names()
     for item in error.errors():
-        field = _field_path(tuple(p for p in item["loc"] if p not in _TAGS))
+        field = _field_path(tuple(p for p in item["loc"] if p not in tags))
         value = item.get("input")
         shown = "missing" if item["type"] == "missing" else f"{value!r}"
         if len(shown) > 80:
@@ -38,10 +40,6 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     if rest:
         head += "\n" + "\n".join("  also " + line for line in rest)
     return SpecError(head)
-
-
-_TAGS = {"modular", "permutation", "bitwise", "gaussian_regression", "lazy_quadratic", "mlp", "nanda_transformer",
-         "power_transformer", "quadratic"}
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -190,6 +188,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         claim=spec_file.claim,
         paper=spec_file.paper,
         statement=spec_file.statement,
+        plugins=spec_file.plugins,
         scale=scale,
         differs_from_paper=block.differs_from_paper,
         sweep=sweep,
@@ -233,8 +232,7 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
 
 def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
     # Early stop watches test accuracy, which a regression task does not measure.
-    regression = isinstance(valid.task, GaussianRegressionTask) or getattr(valid.task, "target", None) == "triples"
-    if valid.train.early_stop.enabled and regression:
+    if valid.train.early_stop.enabled and getattr(valid.task, "is_regression", False):
         raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
                         f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
 
@@ -318,6 +316,10 @@ def load_spec(path: str | Path, scale: str = "default") -> ResolvedSpec:
         spec_file = SpecFile.model_validate(raw)
     except ValidationError as error:
         raise _format_validation(path, error) from None
+    try:  # before the sections are validated: a plug-in defines kinds they may name
+        load_plugins(spec_file.plugins, path.parent)
+    except PluginError as error:
+        raise SpecError(f"{path}: field 'plugins': {error}") from None
     resolve(spec_file, "default", path, base_only=True)
     for other in SCALES:
         resolve(spec_file, other, path)
@@ -326,3 +328,16 @@ def load_spec(path: str | Path, scale: str = "default") -> ResolvedSpec:
 
 def spec_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def plugin_files(path: str | Path, spec: ResolvedSpec) -> list[Path]:
+    """The plug-in files a spec names (module names installed elsewhere are not files of the workflow)."""
+    from grokrepro.registry import plugin_path
+
+    found = (plugin_path(entry, Path(path).parent) for entry in spec.plugins)
+    return [p for p in found if p is not None]
+
+
+def plugin_sha256(path: str | Path, spec: ResolvedSpec) -> dict[str, str]:
+    """{entry: sha256 of its file} for every plug-in the spec names (its provenance)."""
+    return load_plugins(spec.plugins, Path(path).parent)

@@ -7,24 +7,19 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
+from grokrepro.registry import MODELS, TASKS
 from grokrepro.spec.load import axis_coordinate, set_path, sweep_points, warm_start_parent
-from grokrepro.spec.schema import Model, Optimizer, ResolvedSpec, Task, Train
-from pydantic import TypeAdapter
+from grokrepro.spec.schema import Optimizer, ResolvedSpec, Train
 
-# Fields that may differ between the runs of one vmapped group: they change values, not shapes.
-PER_RUN_FIELDS = {
-    "optimizer": ("lr", "weight_decay", "linf_penalty"),
-    "model": ("init_scale", "alpha", "epsilon"),
-}
+# Optimizer fields that may differ between the runs of one vmapped group (they change values, not shapes); a
+# model kind declares its own (MODELS.per_run), a transformation its own.
+OPTIMIZER_PER_RUN = ("lr", "weight_decay", "linf_penalty")
 
 # Fields that change how a run executes but not what it computes; run ids leave them out, so changing them
 # retrains nothing. (log_every, log_points, probes and early_stop change the curves and stay in.)
 EXECUTION_ONLY_FIELDS = {
     "train": ("checkpoint_every", "device", "max_group_size"),
 }
-
-_TASK = TypeAdapter(Task)
-_MODEL = TypeAdapter(Model)
 
 
 def content_hash(obj: Any, length: int = 12) -> str:
@@ -66,7 +61,8 @@ class RunConfig:
     def group_key(self) -> str:
         """Runs with equal keys share shapes and so can train in one vmapped process."""
         config = self.resolved()
-        for section, fields in PER_RUN_FIELDS.items():
+        per_run = {"optimizer": OPTIMIZER_PER_RUN, "model": MODELS.per_run(self.model.kind)}
+        for section, fields in per_run.items():
             config[section] = {k: v for k, v in config[section].items() if k not in fields}
         if config["optimizer"].get("transforms"):
             config["optimizer"]["transforms"] = [_shape_settings(t) for t in config["optimizer"]["transforms"]]
@@ -126,8 +122,8 @@ def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfi
     run = RunConfig(
         run_id="",
         seed=seed,
-        task=_TASK.validate_python(config["task"]),
-        model=_MODEL.validate_python(config["model"]),
+        task=TASKS.validate(config["task"]),
+        model=MODELS.validate(config["model"]),
         optimizer=Optimizer.model_validate(config["optimizer"]),
         train=Train.model_validate(config["train"]),
         coords=coords,

@@ -5,206 +5,21 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
-MODULAR_OPERATIONS = (
-    "x+y",
-    "x-y",
-    "x/y",
-    "x/y if y odd else x-y",
-    "x^2+y^2",
-    "x^2+xy+y^2",
-    "x^2+xy+y^2+x",
-    "x^3+xy",
-    "x^3+xy^2+y",
-)
-PERMUTATION_OPERATIONS = ("x*y", "x*y*x^-1", "x*y*x")
-COMMUTATIVE_OPERATIONS = ("x+y", "x^2+y^2", "x^2+xy+y^2")
+from grokrepro.registry import MODELS, PROBES, TASKS, Strict
+from grokrepro.registry import drop_if_default as _drop_if_default
+
 SCALES = ("smoke", "default", "paper")
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _drop_if_default(data: dict, defaults: dict) -> dict:
-    """Leave out optional fields at their defaults, so that adding one changes no existing run's id (ids hash
-    the dumped configuration)."""
-    return {k: v for k, v in data.items() if not (k in defaults and v == defaults[k])}
-
-
-class SplitTask(Strict):
-    """A table of all operand pairs, split into training and test pairs.
-
-    The training set is the first `train_size` pairs (or `train_fraction` of them) of one permutation drawn
-    from the split seed, so with one seed a smaller training set is nested inside every larger one.
-    """
-
-    train_fraction: Optional[float] = Field(default=None, gt=0, le=1)
-    train_size: Optional[int] = Field(default=None, gt=0)
-    # ... or a count that grows with the prime: round(train_size_coefficient · p^train_size_exponent)
-    # (Mohamadi et al.: n = 2p^{5/3} pairs, 2p^{2.25} triples), so that a sweep over primes keeps the rule.
-    train_size_exponent: Optional[float] = Field(default=None, gt=0)
-    train_size_coefficient: float = Field(default=1.0, gt=0)
-    # "run": each run draws its own split from its seed; an integer: every run shares that split.
-    split_seed: Union[int, Literal["run"]] = "run"
-    # "random": every pair gets a label drawn at random (seeded by the split seed), so a network that fits
-    # the training set can only memorise it (Varma et al.'s memorisation-only networks).
-    labels: Literal["true", "random"] = "true"
-
-    @model_validator(mode="after")
-    def _one_size(self):
-        given = [self.train_fraction, self.train_size, self.train_size_exponent]
-        if sum(v is not None for v in given) != 1:
-            raise ValueError("give exactly one of train_fraction and train_size (or train_size_exponent)")
-        if self.train_size_exponent is not None and getattr(self, "kind", None) != "modular":
-            raise ValueError("train_size_exponent scales with the prime: modular tasks only")
-        return self
-
-
-class ModularTask(SplitTask):
-    kind: Literal["modular"] = "modular"
-    operation: Literal[MODULAR_OPERATIONS]
-    prime: int = Field(ge=2)
-    # "classes": pairs (a, b) labelled a∘b (classification). "triples": Mohamadi et al.'s regression task,
-    # every triple (a, b, c) with target p·1[a∘b = c], squared loss on the c-th output; sizes count triples.
-    target: Literal["classes", "triples"] = "classes"
-    # "unordered": a commutative operation's pairs (a, b) and (b, a) are one example, a <= b (Notsawo et al.:
-    # p(p+1)/2 pairs), so no test pair is the mirror image of a training pair.
-    pairs: Literal["ordered", "unordered"] = "ordered"
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler):
-        return _drop_if_default(handler(self), {"pairs": "ordered"})
-
-    @model_validator(mode="after")
-    def _unordered_needs_commutative(self):
-        if self.pairs == "unordered" and self.operation not in COMMUTATIVE_OPERATIONS:
-            raise ValueError(f"pairs: unordered needs a commutative operation ({', '.join(COMMUTATIVE_OPERATIONS)})")
-        if self.pairs == "unordered" and self.target != "classes":
-            raise ValueError("pairs: unordered applies to classification tasks only")
-        return self
-
-    @field_validator("prime")
-    @classmethod
-    def _is_prime(cls, prime: int) -> int:
-        if any(prime % d == 0 for d in range(2, int(prime**0.5) + 1)):
-            raise ValueError(f"{prime} is not a prime")
-        return prime
-
-
-class PermutationTask(SplitTask):
-    kind: Literal["permutation"]
-    operation: Literal[PERMUTATION_OPERATIONS]
-    degree: int = Field(default=5, ge=2, le=6)
-
-
-class BitwiseTask(SplitTask):
-    """Bitwise operations on `bits`-bit integers (Liu et al. 2023 use 5-bit XOR)."""
-
-    kind: Literal["bitwise"]
-    operation: Literal["xor"] = "xor"
-    bits: int = Field(default=5, ge=1, le=8)
-
-
-class GaussianRegressionTask(Strict):
-    """Kumar et al. 2024: x ~ N(0, I/D), y = ½(β·x)² with β ~ N(0, I_D); P training and n_test test points."""
-
-    kind: Literal["gaussian_regression"]
-    target: Literal["quadratic"] = "quadratic"
-    dim: int = Field(gt=0)
-    n_train: int = Field(gt=0)
-    n_test: int = Field(default=1000, gt=0)
-    # draws β and the points; "run" = the run's seed
-    split_seed: Union[int, Literal["run"]] = "run"
-
-
-Task = Annotated[Union[ModularTask, PermutationTask, BitwiseTask, GaussianRegressionTask],
-                 Field(discriminator="kind")]
-
-
-class MLP(Strict):
-    kind: Literal["mlp"]
-    embed_dim: int = Field(gt=0)
-    hidden: int = Field(gt=0)
-    hidden_layers: int = Field(default=1, ge=1)
-    activation: Literal["relu", "silu", "gelu"] = "relu"
-    init_scale: float = Field(default=1.0, gt=0)
-
-
-class Transformer(Strict):
-    d_model: int = Field(default=128, gt=0)
-    n_heads: int = Field(default=4, gt=0)
-    init_scale: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _heads_divide(self):
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        return self
-
-
-class NandaTransformer(Transformer):
-    """Nanda et al. 2023: one layer, no LayerNorm, read out at the last position only."""
-
-    kind: Literal["nanda_transformer"]
-    d_mlp: int = Field(default=512, gt=0)
-
-
-class PowerTransformer(Transformer):
-    """Power et al. 2022: decoder-only transformer over the tokens [a, op, b, =]."""
-
-    kind: Literal["power_transformer"]
-    n_layers: int = Field(default=2, gt=0)
-    # The operand embeddings are the read-out weights (Notsawo et al.: "the embedding weights are used as weights
-    # for the output linear classification layer").
-    tied_readout: bool = False
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler):
-        return _drop_if_default(handler(self), {"tied_readout": False})
-
-
-class LazyQuadratic(Strict):
-    """Kumar et al. 2024: f = (α/N) Σ φ(w_i·x), φ(h) = h + (ε/2)h², readouts fixed to 1, W ~ N(0, 1)."""
-
-    kind: Literal["lazy_quadratic"]
-    width: int = Field(gt=0)
-    alpha: float = Field(default=1.0, gt=0)
-    epsilon: float = Field(default=0.0, ge=0)
-    # Train α[f(θ) − f(θ₀)], so that the output starts at zero whatever α is.
-    centred: bool = True
-    init_scale: float = Field(default=1.0, gt=0)
-    # "gram": the same function through WᵀW (cheaper when P, N >> D; rounds differently, see models/lazy.py).
-    form: Literal["features", "gram"] = "features"
-
-    @model_serializer(mode="wrap")
-    def _dump(self, handler):  # left out at its default, so no existing run id changes
-        return _drop_if_default(handler(self), {"form": "features"})
-
-
-class Quadratic(Strict):
-    """Mohamadi et al. 2024: f(a, b) = V (W [e_a; e_b])^{⊙2}, no biases. Init "pytorch" (the paper's): a bias-free
-    nn.Linear's W ~ U(±1/√(2p)), V ~ U(±1/√width); "normal": W ~ N(0, 1), V ~ N(0, 1/width); times init_scale."""
-
-    kind: Literal["quadratic"]
-    init: Literal["pytorch", "normal"] = "pytorch"
-    # the hidden width, or a multiple of p (Mohamadi et al.: 8p <= h = O(p)), so that a sweep over primes keeps it
-    width: Optional[int] = Field(default=None, gt=0)
-    width_per_symbol: Optional[int] = Field(default=None, gt=0)
-    init_scale: float = Field(default=1.0, gt=0)
-
-    @model_validator(mode="after")
-    def _one_width(self):
-        if (self.width is None) == (self.width_per_symbol is None):
-            raise ValueError("give exactly one of width and width_per_symbol")
-        return self
-
-
-Model = Annotated[Union[MLP, NandaTransformer, PowerTransformer, LazyQuadratic, Quadratic],
-                  Field(discriminator="kind")]
+# The kinds of task, model and probe a spec may name are those registered (grokrepro.registry), library and
+# plug-ins alike; each validates against its kind's own Settings.
+Task = TASKS.field()
+Model = MODELS.field()
+Probe = PROBES.field()
 
 
 class TransformEntry(BaseModel):
@@ -333,20 +148,6 @@ class EarlyAbort(EarlyLossPredictor):
         if self.enabled and self.threshold is None:
             raise ValueError("an enabled early_abort needs a threshold (fixed on development runs)")
         return self
-
-
-class Probe(Strict):
-    """A costlier measurement taken at logged steps that are multiples of `every`."""
-
-    kind: Literal["lmn", "kernel_terms", "ntk_alignment", "kernel_regression", "fourier_share", "ntk_drift",
-                  "linearised_curve", "softmax_collapse"]
-    every: int = Field(gt=0)
-    # LMN: this many training pairs, drawn with the run's seed, mapped from the first hidden layer to the logits.
-    samples: int = Field(default=100, ge=2)
-    # kernel_regression: test on this many test points (drawn with the run's seed; None: all of them).
-    # ntk_drift: the eNTK on this many points of `split` (None: all of them).
-    points: Optional[int] = Field(default=None, ge=2)
-    split: Literal["train", "test", "all"] = "all"
 
 
 class Train(Strict):
@@ -492,6 +293,9 @@ class SpecFile(Strict):
     claim: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     paper: str = Field(min_length=1)
     statement: str = Field(min_length=1)
+    # Files (relative to this spec's folder) or importable modules that register kinds this spec names: tasks,
+    # models, probes, schedules, transformations, losses, check kinds (grokrepro.registry).
+    plugins: list[str] = Field(default_factory=list)
     task: dict[str, Any]
     model: dict[str, Any]
     optimizer: dict[str, Any]
@@ -534,6 +338,7 @@ class ResolvedSpec(Strict):
     claim: str
     paper: str
     statement: str
+    plugins: list[str] = Field(default_factory=list)
     scale: Literal[SCALES]
     differs_from_paper: list[str]
     task: Task

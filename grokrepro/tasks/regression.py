@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+from typing import ClassVar, Literal, Union
+
 import numpy as np
+from pydantic import Field
 
-from grokrepro.tasks.algorithmic import Dataset
+from grokrepro.registry import TASKS, Strict
+from grokrepro.tasks.dataset import Dataset
 
 
-def gaussian_regression(task, seed: int) -> Dataset:
+class GaussianRegressionTask(Strict):
+    """Kumar et al. 2024: x ~ N(0, I/D), y = ½(β·x)² with β ~ N(0, I_D); P training and n_test test points."""
+
+    kind: Literal["gaussian_regression"]
+    target: Literal["quadratic"] = "quadratic"
+    dim: int = Field(gt=0)
+    n_train: int = Field(gt=0)
+    n_test: int = Field(default=1000, gt=0)
+    # draws β and the points; "run" = the run's seed
+    split_seed: Union[int, Literal["run"]] = "run"
+    is_regression: ClassVar[bool] = True  # known before any data is made (a spec's early stop needs test accuracy)
+
+
+@TASKS.register("gaussian_regression", GaussianRegressionTask, coords=("n_train",))
+def gaussian_regression(task: GaussianRegressionTask, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     beta = rng.standard_normal(task.dim)
     n = task.n_train + task.n_test

@@ -15,13 +15,13 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
 from grokrepro.metrics.spectral import early_features, predicted_to_grok
-from grokrepro.models import build_model
+from grokrepro.models import ModelShape, build_model
+from grokrepro.registry import PROBES
 from grokrepro.tasks import Dataset
 from grokrepro.train.allocator import keep_freed_memory
 from grokrepro.train.checkpoint import load_latest, save_atomic
 from grokrepro.train.losses import loss_function
 from grokrepro.train.optim import AdamW, Optimiser, restore_state
-from grokrepro.train.probes import PROBES, TAKES_SETTINGS, probe_samples
 from grokrepro.train.schedule import log_steps
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
@@ -80,12 +80,12 @@ class EnsembleTrainer:
         if self.regression and first.train.early_stop.enabled:  # the spec validator refuses this too
             raise ValueError("train.early_stop watches test accuracy, which a regression task does not have")
         self.datasets = datasets
-        self.model_shape = {"n_symbols": datasets[0].n_symbols, "input_dim": datasets[0].inputs.shape[-1]}
+        self.model_shape = ModelShape.of(datasets[0])
 
         models = []
         for run in runs:
             torch.manual_seed(run.seed)
-            models.append(build_model(run.model, **self.model_shape).to(self.device))
+            models.append(build_model(run.model, self.model_shape).to(self.device))
         params, buffers = stack_module_state(models)
         self.params = {k: v.detach().clone() for k, v in params.items()}
         if initial_params is not None:  # a warm start: each run's parent's final weights
@@ -96,7 +96,7 @@ class EnsembleTrainer:
         # θ at the start of training (after any warm start, before any resumed checkpoint), for probes that
         # compare with it (ntk_drift)
         self.initial_params = {k: v.clone() for k, v in self.params.items()}
-        self.template = build_model(first.model, **self.model_shape).to("meta")
+        self.template = build_model(first.model, self.model_shape).to("meta")
         self.optimiser = Optimiser(runs, self.device)
         self.optimiser_state = self.optimiser.init(self.params)
         # (run,) rates, for the probes that replay the optimiser in closed form (the linearised network)
@@ -112,11 +112,9 @@ class EnsembleTrainer:
         self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points,
                                first.train.log_every_step_until)
 
-        self.probes, self.probe_inputs = first.train.probes, []
+        self.probes = first.train.probes
         if self.probes:
-            self.probe_model = build_model(first.model, **self.model_shape).to(self.device)
-            self.probe_inputs = [[probe_samples(d, r.seed, p.samples).to(self.device) for r, d in zip(runs, datasets)]
-                                 if p.kind == "lmn" else None for p in self.probes]
+            self.probe_model = build_model(first.model, self.model_shape).to(self.device)
 
         self._log_gains = None
         self._forward = vmap(self._logits)
@@ -126,7 +124,7 @@ class EnsembleTrainer:
         self._solo_leaves = dict(self.solo.named_parameters()) if self.solo is not None else None
 
     def _module_viewing_run(self, k: int) -> torch.nn.Module:
-        module = build_model(self.runs[0].model, **self.model_shape).to(self.device)
+        module = build_model(self.runs[0].model, self.model_shape).to(self.device)
         for name, tensor in [*self.params.items(), *self.buffers.items()]:
             owner_name, _, leaf = name.rpartition(".")
             owner = module.get_submodule(owner_name)
@@ -282,10 +280,15 @@ class EnsembleTrainer:
         """Values of the probes due at this step, one (run,) array per measured quantity."""
         values = {}
         self.probe_step = step  # for probes that depend on the step itself (the linearised network's curve)
-        for probe, inputs in zip(self.probes, self.probe_inputs):
+        for probe in self.probes:
             if step % probe.every == 0 or step == self.train.steps:
-                settings = {"probe": probe} if probe.kind in TAKES_SETTINGS else {}
-                values.update(PROBES[probe.kind](self, inputs, logged, **settings))
+                kind = PROBES[probe.kind]
+                measured = kind.load()(self, probe, logged)
+                undeclared = sorted(set(measured) - set(kind.outputs))
+                if undeclared:  # its units would be unknown in the curves
+                    raise ValueError(f"probe {probe.kind!r} wrote {undeclared}, which its registration does not "
+                                     f"declare in outputs ({sorted(kind.outputs)})")
+                values.update(measured)
         return values
 
     def run_models(self, runs: np.ndarray):

@@ -1,7 +1,7 @@
-"""Probes: measurements of each run's network, beyond loss and accuracy, taken at some logged steps.
+"""The built-in probes' measurements (their kinds, settings and outputs: grokrepro/probes/).
 
-A probe takes the trainer, its prepared inputs and the mask of runs being logged, and returns one (run,)
-array per quantity it measures (NaN for runs not measured).
+A probe takes the trainer, its settings and the mask of runs being logged, and returns one (run,) array per
+quantity it measures (NaN for runs not measured).
 """
 
 from __future__ import annotations
@@ -28,7 +28,13 @@ def _empty(trainer) -> np.ndarray:
     return np.full(len(trainer.runs), np.nan)
 
 
-def lmn(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def lmn(trainer, probe, logged) -> dict[str, np.ndarray]:
+    # the same training pairs at every step of a run, drawn once
+    cache = trainer.__dict__.setdefault("_lmn_samples", {})
+    if probe.samples not in cache:
+        cache[probe.samples] = [probe_samples(d, r.seed, probe.samples).to(trainer.device)
+                                for r, d in zip(trainer.runs, trainer.datasets)]
+    inputs = cache[probe.samples]
     values = _empty(trainer)
     for k, model in trainer.run_models(np.nonzero(logged)[0]):
         if not hasattr(model, "first_hidden"):
@@ -39,7 +45,7 @@ def lmn(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"lmn": values}
 
 
-def kernel_terms(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def kernel_terms(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Kumar et al.'s sufficient statistics and the exact population-loss decomposition, for every run."""
     beta = torch.as_tensor(np.stack([d.extras["beta"] for d in trainer.datasets]), device=trainer.device)
     terms = lazy_quadratic_terms(trainer.params["weight"], trainer.buffers["initial_weight"],
@@ -83,7 +89,7 @@ def _split(trainer, k: int, which: str, points: int | None = None):
             torch.as_tensor(data.labels[index], device=trainer.device))
 
 
-def ntk_alignment(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def ntk_alignment(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Centred alignment of the current eNTK with the labels, on the test set (the model's closed-form eNTK where
     it has one)."""
     values = _empty(trainer)
@@ -93,7 +99,7 @@ def ntk_alignment(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"ntk_alignment": values}
 
 
-def kernel_regression(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
+def kernel_regression(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Test loss of kernel regression with the current eNTK (at step 0: the lazy-regime baseline): the network's
     current output plus the minimum-norm interpolant of its residuals on the training set.
 
@@ -101,7 +107,7 @@ def kernel_regression(trainer, inputs, logged, probe=None) -> dict[str, np.ndarr
     each (K ⊗ I); the loss is then the mean squared error over examples and outputs, and the accuracy is
     reported too."""
     values, accuracy = _empty(trainer), _empty(trainer)
-    points = getattr(probe, "points", None)
+    points = probe.points
     for k, model in trainer.run_models(np.nonzero(logged)[0]):
         x_train, y_train = _split(trainer, k, "train")
         x_test, y_test = _split(trainer, k, "test", points)
@@ -140,7 +146,7 @@ def _reference_ntk(trainer, k: int, inputs: torch.Tensor) -> torch.Tensor:
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(reference_init_seed(trainer.runs[k].seed))
-        model = build_model(trainer.runs[k].model, **trainer.model_shape)
+        model = build_model(trainer.runs[k].model, trainer.model_shape)
     model = model.to(device=inputs.device, dtype=trainer.params[next(iter(trainer.params))].dtype)
     return model_ntk(model, inputs).double()
 
@@ -149,14 +155,14 @@ def _unit(kernel: torch.Tensor) -> torch.Tensor:
     return kernel / torch.linalg.norm(kernel)
 
 
-def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
+def ntk_drift(trainer, probe, logged) -> dict[str, np.ndarray]:
     """How far the eNTK Θ_t on a fixed sample of points has moved from Θ₀ (at the start of training):
     scale-free ‖Θ_t/‖Θ_t‖ − Θ₀/‖Θ₀‖‖_F (a homogeneous network's kernel grows with its norm) and raw
     ‖Θ_t − Θ₀‖_F/‖Θ₀‖_F; and, as the unit the first is read in, D_ref = the same scale-free distance between Θ₀
     and the kernel of a second, independent init of the same scheme on the same points (`ntk_drift_ref`, the
     same at every step)."""
     drift, raw, reference = _empty(trainer), _empty(trainer), _empty(trainer)
-    points, split = getattr(probe, "points", None), getattr(probe, "split", "all")
+    points, split = probe.points, probe.split
     rows = np.nonzero(logged)[0]
     current = {k: model_ntk(model, _split(trainer, k, split, points)[0]).double()
                for k, model in trainer.run_models(rows)}
@@ -181,7 +187,7 @@ def ntk_drift(trainer, inputs, logged, probe=None) -> dict[str, np.ndarray]:
     return {"ntk_drift": drift, "ntk_drift_raw": raw, "ntk_drift_ref": reference}
 
 
-def linearised_curve(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def linearised_curve(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Train and test loss of each run's linearised network (its first-order expansion around θ₀, trained by the
     same full-batch gradient descent from the same start) at the current step: Kumar et al.'s Fig. 1 comparator.
 
@@ -220,7 +226,7 @@ def linearised_curve(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"linearised_train_loss": train, "linearised_test_loss": test}
 
 
-def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def fourier_share(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Share of each run's logits, over every pair of the table, in its operation's trigonometric subspace."""
     task = trainer.runs[0].task
     if getattr(task, "kind", None) != "modular" or not supported(task.operation):
@@ -233,7 +239,7 @@ def fourier_share(trainer, inputs, logged) -> dict[str, np.ndarray]:
     return {"fourier_share": np.where(logged, share, np.nan)}
 
 
-def softmax_collapse(trainer, inputs, logged) -> dict[str, np.ndarray]:
+def softmax_collapse(trainer, probe, logged) -> dict[str, np.ndarray]:
     """Share of each run's training examples whose per-example loss is exactly 0 in the run's loss and loss
     dtype (the authors' `zero_terms`: their loss with reduction "none", compared with 0), at the parameters of
     this logged step."""
@@ -249,10 +255,3 @@ def softmax_collapse(trainer, inputs, logged) -> dict[str, np.ndarray]:
             per_example = trainer._loss_of(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_runs, -1)
             zeros += (per_example == 0).double().sum(1)
     return {"softmax_collapse": np.where(logged, (zeros / n).cpu().numpy(), np.nan)}
-
-
-PROBES = {"fourier_share": fourier_share, "lmn": lmn, "kernel_terms": kernel_terms, "ntk_alignment": ntk_alignment,
-          "kernel_regression": kernel_regression, "ntk_drift": ntk_drift,
-          "linearised_curve": linearised_curve, "softmax_collapse": softmax_collapse}
-# Probes that read their own settings (points, split) get the probe as `probe=`.
-TAKES_SETTINGS = {"kernel_regression", "ntk_drift"}
