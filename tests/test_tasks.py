@@ -15,6 +15,7 @@ def reference(operation, a, b, p):
     return {
         "x+y": (a + b) % p,
         "x-y": (a - b) % p,
+        "x*y": (a * b) % p,
         "x/y": a * inverse % p if b else None,
         "x/y if y odd else x-y": (a * inverse % p) if b % 2 == 1 else (a - b) % p,
         "x^2+y^2": (a * a + b * b) % p,
