@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from grokrepro.spec import SpecError, expand_runs, load_spec, spec_sha256, training_groups, warm_start_runs
+from grokrepro.spec.load import plugin_sha256
 
 
 def _spec_arguments(parser):
@@ -119,7 +120,8 @@ def cmd_train(args) -> int:
 
         save_weights(trainer.final_params(), args.save_weights)
     attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
-             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance(result.device)}
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(),
+             "plugin_sha256": json.dumps(plugin_sha256(args.spec, spec), sort_keys=True), **provenance(result.device)}
     write_atomic(group_dataset(result, runs, attrs), args.out)
     if args.checkpoint:  # the group's file is complete: nothing left to resume
         from grokrepro.train.checkpoint import discard
@@ -136,7 +138,8 @@ def cmd_metrics(args) -> int:
 
     spec = load_spec(args.spec, args.scale)
     attrs = {"claim": spec.claim, "scale": spec.scale, "seed_set": args.seed_set,
-             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(), **provenance()}
+             "spec_sha256": spec_sha256(args.spec), "spec_json": spec.model_dump_json(),
+             "plugin_sha256": json.dumps(plugin_sha256(args.spec, spec), sort_keys=True), **provenance()}
     attrs.pop("device")
     sweep_coords = {run.run_id: run.coords for run in expand_runs(spec, args.seed_set)}
     write_atomic(merge_groups(args.groups, attrs, sweep_coords), args.out)
@@ -151,7 +154,8 @@ def cmd_verdict(args) -> int:
     missing = sorted(set(spec.uses_claims) - set(others))
     if missing:
         raise SpecError(f"{args.spec}: uses the curves of {missing}; pass them with --other-curves claim=path")
-    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others, args.seed_set)
+    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others, args.seed_set,
+                       plugins=plugin_sha256(args.spec, spec))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
     note_threshold_change(verdict, args.out.parent / "thresholds_history.json")

@@ -65,6 +65,11 @@ class Kind:
         return self.implementation
 
 
+def _where(module: str) -> str:
+    """A module's file where it has one (a plug-in's module name says nothing to its author)."""
+    return getattr(sys.modules.get(module), "__file__", None) or module
+
+
 class Registry:
     """The kinds of one sort (tasks, models, ...), each registered once."""
 
@@ -82,8 +87,8 @@ class Registry:
             module = getattr(target, "__module__", None) or settings.__module__
             previous = self._kinds.get(kind)
             if previous is not None and previous.module != module:
-                raise ValueError(f"a {self.sort} of kind {kind!r} is registered twice ({previous.module} and "
-                                 f"{module})")
+                raise ValueError(f"a {self.sort} of kind {kind!r} is registered twice ({_where(previous.module)} "
+                                 f"and {_where(module)})")
             self._kinds[kind] = Kind(kind, settings, target, module, tuple(per_run), tuple(coords),
                                      dict(outputs or {}), extra)
             self.version += 1
@@ -154,6 +159,21 @@ SCHEDULES = Registry("schedule", ("grokrepro.schedules",))
 REGISTRIES = {"task": TASKS, "model": MODELS, "probe": PROBES, "schedule": SCHEDULES}
 
 
+# A claim's own figures from a plug-in: claim -> figure name -> draw(curves, verdict) -> matplotlib Figure. (The
+# library's claims keep theirs in grokrepro/figures/<claim>.py.)
+CLAIM_FIGURES: dict[str, dict[str, Any]] = {}
+
+
+def figure(claim: str, name: str):
+    """Register a figure of `claim`, drawn beside the generic ones: `@figure("my_claim", "norm_over_time")`."""
+
+    def add(draw):
+        CLAIM_FIGURES.setdefault(claim, {})[name] = draw
+        return draw
+
+    return add
+
+
 def all_kind_names() -> set[str]:
     """Every registered kind name (pydantic puts the discriminator tag into error paths; readers drop it)."""
     return {name for registry in REGISTRIES.values() for name in registry.kinds()}
@@ -164,7 +184,7 @@ class PluginError(ValueError):
     pass
 
 
-_LOADED_PLUGINS: dict[str, str] = {}  # resolved path -> module name
+_LOADED_PLUGINS: dict[str, str] = {}  # sha256 of a plug-in file's bytes -> its module name
 
 
 def plugin_path(entry: str, spec_dir: Path) -> Path | None:
@@ -176,7 +196,8 @@ def plugin_path(entry: str, spec_dir: Path) -> Path | None:
 
 def load_plugins(entries: list[str], spec_dir: Path) -> dict[str, str]:
     """Import each plug-in (a .py file relative to the spec's folder, or a module name) so that the kinds it
-    registers exist; returns {entry: sha256 of its file}. Importing one twice is a no-op."""
+    registers exist; returns {entry: sha256 of its file}. A file is imported once per content: two specs that
+    ship the same plug-in share it, while two different files registering one kind are refused."""
     hashes = {}
     for entry in entries:
         path = plugin_path(entry, spec_dir)
@@ -190,11 +211,10 @@ def load_plugins(entries: list[str], spec_dir: Path) -> dict[str, str]:
             continue
         if not path.is_file():
             raise PluginError(f"plug-in {entry!r}: no such file {path}")
-        hashes[entry] = file_sha256(path)
-        key = str(path)
-        if key in _LOADED_PLUGINS:
+        digest = hashes[entry] = file_sha256(path)
+        if digest in _LOADED_PLUGINS:
             continue
-        name = "grokrepro_plugin_" + hashlib.sha256(key.encode()).hexdigest()[:12] + "_" + path.stem
+        name = f"grokrepro_plugin_{digest[:12]}_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -203,7 +223,7 @@ def load_plugins(entries: list[str], spec_dir: Path) -> dict[str, str]:
         except Exception as error:
             del sys.modules[name]
             raise PluginError(f"plug-in {entry!r} failed to import: {type(error).__name__}: {error}") from None
-        _LOADED_PLUGINS[key] = name
+        _LOADED_PLUGINS[digest] = name
     return hashes
 
 

@@ -6,6 +6,7 @@ from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_cost, training_resources
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 from grokrepro.spec.discover import check_used_claims, discover_specs
+from grokrepro.spec.load import plugin_files
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
@@ -98,3 +99,8 @@ def train_priority(wildcards):
 def used_curves(wildcards):
     """Curves of the other claims this claim's checks read (spec field uses_claims)."""
     return {other: f"{RESULTS}/{other}/curves.nc" for other in RESOLVED[wildcards.claim].uses_claims}
+
+
+def plugins(wildcards):
+    """The plug-in files a claim's spec names: inputs of its jobs, so that editing one reruns them."""
+    return [str(path) for path in plugin_files(SPECS[wildcards.claim], RESOLVED[wildcards.claim])]

@@ -4,6 +4,7 @@ rule figures:
         spec=lambda wildcards: SPECS[wildcards.claim],
         curves=f"{RESULTS}/{{claim}}/curves.nc",
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
+        plugins=plugins,
     output:
         report(directory(f"{RESULTS}/{{claim}}/figures"), patterns=["{figure}.png"], category="{claim}"),
     log:

@@ -22,6 +22,7 @@ rule verdict:
         spec=lambda wildcards: SPECS[wildcards.claim],
         curves=f"{RESULTS}/{{claim}}/curves.nc",
         others=lambda wildcards: list(used_curves(wildcards).values()),
+        plugins=plugins,
     output:
         f"{RESULTS}/{{claim}}/verdict.json",
     log:

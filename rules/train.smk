@@ -4,6 +4,7 @@ rule train:
         # configuration trains new groups, while an edited check threshold retrains nothing. The datasets are
         # made by the training job itself (cached under data/): a job of their own costs more than they do.
         weights=parent_weights,
+        plugins=plugins,
     output:
         f"{RESULTS}/{{claim}}/runs/{{group}}.nc",
     log:
@@ -34,6 +35,8 @@ rule train:
 
 rule train_warm_start:
     """The parents of warm-started runs, trained first; their final weights are what the children start from."""
+    input:
+        plugins=plugins,
     output:
         curves=f"{RESULTS}/{{claim}}/warm/{{group}}.nc",
         weights=f"{RESULTS}/{{claim}}/warm/{{group}}.weights.pt",

@@ -41,8 +41,9 @@ def trained_under(curves, name: str) -> str | None:
 
 
 def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
-             seed_set: str = "verdict") -> dict:
-    """`other_curves` maps the claims the spec `uses_claims` to their curves files."""
+             seed_set: str = "verdict", plugins: dict[str, str] | None = None) -> dict:
+    """`other_curves` maps the claims the spec `uses_claims` to their curves files; `plugins` the spec's plug-ins
+    to the sha256 of their files."""
     began = time.perf_counter()
     curves = read_complete(curves_path)
     other_curves = other_curves or {}
@@ -92,6 +93,7 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "n_early_stopped": int((curves["stopped_at"].values >= 0).sum()),
         "n_aborted": int((curves["aborted_at"].values >= 0).sum()) if "aborted_at" in curves else 0,
         "spec_sha256": spec_sha256,
+        "plugin_sha256": dict(plugins or {}),
         "thresholds_sha256": thresholds_sha256(spec),
         "training_spec_sha256": trained_under(curves, "spec_sha256"),
         "git_commit": commit,

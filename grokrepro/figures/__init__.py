@@ -1,8 +1,9 @@
 """Figures, drawn from saved curves and verdicts only (never by training).
 
 Every claim gets the generic figures (grokrepro.figures.generic); a claim whose name is also a module here
-(grokrepro/figures/<claim>.py, with FIGURES and DRAW) gets that module's figures besides. Nothing to register:
-a user's spec draws its figures with no code change, and a claim module is found by its name.
+(grokrepro/figures/<claim>.py, with FIGURES and DRAW) gets that module's figures besides, and so does a claim
+whose plug-in registers figures (grokrepro.registry.figure). A user's spec draws the generic figures with no
+code change.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ def claim_module(claim: str) -> ModuleType | None:
 
 
 def _drawers(claim: str) -> dict:
+    from grokrepro.registry import CLAIM_FIGURES
+
     module = claim_module(claim)
     own = {name: module.DRAW[name] for name in module.FIGURES} if module else {}
+    own.update(CLAIM_FIGURES.get(claim, {}))  # a plug-in's figures (grokrepro.registry.figure)
     clashes = sorted(set(own) & set(generic.FIGURES))
     if clashes:
-        raise ValueError(f"grokrepro.figures.{claim} names figures {clashes}, which the generic figures use")
+        raise ValueError(f"figures of {claim} are named {clashes}, which the generic figures use")
     return {**own, **generic.DRAW}
 
 

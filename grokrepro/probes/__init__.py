@@ -4,3 +4,7 @@ variables it writes with their units, and its measurement, registered in grokrep
 A measurement is a function (trainer, settings, logged) -> {variable: (run,) array, NaN for runs not measured},
 called at logged steps that are multiples of `every` and at the last step. These modules import no torch; the
 built-in measurements live in grokrepro/train/probes.py and are named as "module:function"."""
+
+from grokrepro.probes._base import ProbeSettings
+
+__all__ = ["ProbeSettings"]
