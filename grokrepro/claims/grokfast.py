@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from grokrepro.claims.registry import check
+from grokrepro.claims.registry import Requires, check
 from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
                                       select_runs)
 from grokrepro.metrics import bootstrap, first_step_reaching, interval
@@ -49,7 +49,8 @@ def speedup_of(table: np.ndarray, budget: float, threshold: float) -> tuple[floa
     return ratio, None, "unknown"
 
 
-@check("speedup_to_generalise", SpeedupParams)
+@check("speedup_to_generalise", SpeedupParams,
+       requires=Requires(axes={"{axis}": "any"}, arms={"{axis}": ("{treated}", "{baseline}")}, metrics=("test_acc",)))
 def speedup_to_generalise(curves: xr.Dataset, spec_check, params: SpeedupParams) -> CheckResult:
     """Median over seeds of the baseline's t_gen over the treated arm's (t_gen: first logged step with test
     accuracy >= gen_acc) is >= min_speedup, seeds paired; bootstrap interval over seeds."""
