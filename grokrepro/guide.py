@@ -1,5 +1,7 @@
 """The list of check kinds in the README's spec guide, generated from the registry so that it cannot go stale:
-each kind with its module, what it checks, its params (type and default) and where the shipped specs use it."""
+general-purpose kinds first, then claim-specific ones; each with its module, what it means in one line (its
+docstring's first sentence), what it needs of its runs, its params (type and default) and where the shipped
+specs use it."""
 
 from __future__ import annotations
 
@@ -33,20 +35,36 @@ def shipped_uses(specs_dir: Path) -> dict[str, list[str]]:
     return uses
 
 
+def _entry(kind: str, uses: dict[str, list[str]]) -> list[str]:
+    entry = CHECKS[kind]
+    module = entry.function.__module__.rsplit(".", 1)[-1]
+    lines = [f"- **`{kind}`** ({module}{'; reads other claims’ curves' if entry.reads_other_claims else ''}): "
+             f"{entry.summary}"]
+    if entry.states is not None:
+        lines.append(f"  At its defaults: “{entry.states(entry.params_model())}”")
+    needs = entry.requires.described()
+    if needs:
+        lines.append(f"  Needs of its runs (checked before training): {needs}.")
+    params = ", ".join(f"`{name}` ({_type_name(field.annotation)}, {_default(field)})"
+                       for name, field in entry.params_model.model_fields.items())
+    lines.append(f"  params: {params or 'none'}.")
+    if kind in uses:
+        lines.append(f"  Used by: {', '.join(uses[kind])}.")
+    return lines
+
+
 def check_kinds_markdown(specs_dir: Path | None = None) -> str:
+    """General-purpose kinds first (any spec may use them), then the kinds written for one claim's test."""
     uses = shipped_uses(specs_dir) if specs_dir else {}
-    lines = []
-    for kind in sorted(CHECKS):
-        entry = CHECKS[kind]
-        doc = " ".join((entry.function.__doc__ or "").split())
-        module = entry.function.__module__.rsplit(".", 1)[-1]
-        lines.append(f"- **`{kind}`** ({module}{'; reads other claims’ curves' if entry.reads_other_claims else ''})"
-                     + (f": {doc}" if doc else ""))
-        params = ", ".join(f"`{name}` ({_type_name(field.annotation)}, {_default(field)})"
-                           for name, field in entry.params_model.model_fields.items())
-        lines.append(f"  params: {params or 'none'}.")
-        if kind in uses:
-            lines.append(f"  Used by: {', '.join(uses[kind])}.")
+    general = sorted(kind for kind in CHECKS if CHECKS[kind].general)
+    specific = sorted(kind for kind in CHECKS if not CHECKS[kind].general)
+    lines = ["**General-purpose kinds**: reusable, for any spec whose runs have what they need (their params name "
+             "the axis, arms and metric they read).", ""]
+    for kind in general:
+        lines += _entry(kind, uses)
+    lines += ["", "**Claim-specific kinds**: each written for one claim's test, usable wherever its runs fit.", ""]
+    for kind in specific:
+        lines += _entry(kind, uses)
     return "\n".join(lines)
 
 

@@ -44,6 +44,25 @@ def resolved(raw, scale="default"):
     return resolve(SpecFile.model_validate(raw), scale, "tiny.yaml")
 
 
+def spec_with(check, sweep=None, **sections):
+    """The tiny spec with one check N2 (and another sweep or sections)."""
+    raw = tiny_spec(checks=[{"name": "N2", "statement": "s", **check}], **sections)
+    if sweep is not None:
+        raw["sweep"] = sweep
+    return raw
+
+
+def refused(tmp_path, raw) -> str:
+    """The spec validator's message refusing `raw`."""
+    import pytest
+
+    from grokrepro.spec import SpecError, load_spec
+
+    with pytest.raises(SpecError) as error:
+        load_spec(write_spec(tmp_path, raw))
+    return str(error.value)
+
+
 def synthetic_curves(t_fit, t_gen, fractions, seeds, steps=np.arange(0, 10001, 10), chance=0.02):
     """Step-function curves: train acc jumps to 1 at t_fit, test acc to 1 at t_gen (inf = never)."""
     rows_train, rows_test, fraction_coord, seed_coord = [], [], [], []

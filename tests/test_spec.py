@@ -233,5 +233,6 @@ def test_early_stop_on_a_regression_task_is_refused(tmp_path):
     with pytest.raises(SpecError, match=r"sweep point .*'reg'.*train.early_stop.enabled"):
         load_spec(write_spec(tmp_path, raw, "variant.yaml"))
     without = tiny_spec(task=regression, model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [0.5]})
-    without["checks"][0]["where"] = {}
+    # a check that reads losses: a check of accuracies is refused on a regression task
+    without["checks"][0].update(where={}, kind="grokking_rises_with_alpha")
     assert load_spec(write_spec(tmp_path, without, "fine.yaml")).task.kind == "gaussian_regression"

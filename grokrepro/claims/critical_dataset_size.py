@@ -97,6 +97,8 @@ def _rises(norms: np.ndarray, losses: np.ndarray, loss_tolerance: float) -> bool
 
 @check("memorisation_norm_rises_with_size", MemorisationParams)
 def memorisation_norm_rises(curves: xr.Dataset, spec_check, params: MemorisationParams) -> CheckResult:
+    """At convergence, random-label (memorising) networks' parameter norm rises strictly with the training-set
+    size while their train loss does not fall, on >= min_seed_fraction of the seeds."""
     runs, n_diverged = healthy_runs(select_runs(curves, {**spec_check.where, **params.memorise}))
     threshold = params.min_seed_fraction
     sizes, seeds, norms = _final_table(runs, "param_norm", params.axis)
@@ -130,6 +132,8 @@ def _source(curves: xr.Dataset, params: Converged, others: dict | None) -> xr.Da
 @check("generalisation_norm_flat_in_size", GeneralisationParams, reads_other_claims=True)
 def generalisation_norm_flat(curves: xr.Dataset, spec_check, params: GeneralisationParams,
                              others: dict | None = None) -> CheckResult:
+    """Generalising networks settle at a parameter norm that varies <= max_norm_variation over >= min_sizes
+    training-set sizes, over which the memorising networks' norm rises >= min_memorisation_rise."""
     threshold = params.max_norm_variation
     source = _source(curves, params, others)
     if source is None:
@@ -208,6 +212,9 @@ def _boundary(runs: xr.Dataset, axis: str, level: float) -> tuple[float, np.ndar
 @check("critical_size_bounds_grokking", CriticalSizeParams, reads_other_claims=True)
 def critical_size_bounds_grokking(curves: xr.Dataset, spec_check, params: CriticalSizeParams,
                                   others: dict | None = None) -> CheckResult:
+    """D_crit (where the memorising and generalising networks' norms meet) lies within `within_factor` of the
+    ungrokking transition (the other claim's curves) and of the grokking boundary, and grokking slows down
+    towards it."""
     threshold = {"within_factor": params.within_factor, "min_slowdown": params.min_slowdown}
     ungrokking = (others or {}).get(params.ungrokking_claim)
     source = _source(curves, params, others)

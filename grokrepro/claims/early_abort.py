@@ -71,6 +71,8 @@ def _summary(rows: np.ndarray) -> tuple[float, float]:
 
 @check("early_abort_savings", SavingsParams)
 def early_abort_savings(curves: xr.Dataset, spec_check, params: SavingsParams) -> CheckResult:
+    """Stopping the runs the early-loss predictor says will not grok saves >= min_saved of the sweep's optimiser
+    updates and stops at most max_wrongly_stopped of the runs whose full-budget twin groks."""
     threshold = {"min_saved": params.min_saved, "max_wrongly_stopped": params.max_wrongly_stopped}
     runs = select_runs(curves, spec_check.where)
     if params.variant_axis not in runs.coords or "aborted_at" not in runs:

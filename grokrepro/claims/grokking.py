@@ -7,7 +7,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from grokrepro.claims.registry import check
+from grokrepro.claims.registry import Requires, check
 from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
                                       select_runs)
 from grokrepro.metrics import bootstrap, first_step_reaching, interval, value_at_step
@@ -39,8 +39,11 @@ def fit_and_generalise(curves: xr.Dataset, params: Params) -> tuple[np.ndarray, 
     return t_fit, t_gen
 
 
-@check("delayed_generalisation", DelayedParams)
+@check("delayed_generalisation", DelayedParams, general=True,
+       requires=Requires(metrics=("train_acc", "test_acc")))
 def delayed_generalisation(curves: xr.Dataset, spec_check, params: DelayedParams) -> CheckResult:
+    """Grokking: on >= min_seed_fraction of the seeds, test accuracy is <= max_test_acc_at_fit when the training
+    set is fit and reaches gen_acc only >= min_delay_ratio x that step."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0:
@@ -84,8 +87,11 @@ def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple
     return True, span
 
 
-@check("delay_rises_with_less_data", TrendParams)
+@check("delay_rises_with_less_data", TrendParams,
+       requires=Requires(axes={"{axis}": "numeric"}, metrics=("train_acc", "test_acc")))
 def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendParams) -> CheckResult:
+    """The median delay t_gen - t_fit over seeds rises strictly as `axis` falls, over >= min_values values, the
+    largest >= min_delay_span x the smallest, while the median t_fit does not rise."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_delay_span
     if params.axis not in runs.coords:
@@ -164,7 +170,10 @@ def data_need(runs: xr.Dataset, params: WeightDecayParams, weight_decay: float):
     return values, seeds[complete], smallest_generalising(values, table[complete] > 0.5)
 
 
-@check("weight_decay_halves_data", WeightDecayParams)
+# No `arms`: a scale may leave the baseline weight decay out on purpose (the shipped default scale does, its budget
+# too short for it), and the check then says inconclusive in so many words.
+@check("weight_decay_halves_data", WeightDecayParams,
+       requires=Requires(axes={"{axis}": "numeric", "{weight_decay_axis}": "numeric"}, metrics=("test_acc",)))
 def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
     """Power et al.: with weight decay the smallest training fraction that reaches `gen_acc` within the budget
     is <= `max_ratio` x that without. The statistic is median over seeds (treated) / median (baseline), each

@@ -90,7 +90,8 @@ def _format(x: float) -> str:
 
 @check("rich_beats_kernel", RichBeatsKernelParams)
 def rich_beats_kernel(curves: xr.Dataset, spec_check, params: RichBeatsKernelParams) -> CheckResult:
-    """On >= min_values primes, on >= min_seed_fraction of the seeds (the worst prime counts): the rich network
+    """The rich network generalises where kernel regression at its initial eNTK does not, on every prime tried. On >=
+    min_values primes, on >= min_seed_fraction of the seeds (the worst prime counts): the rich network
     generalises and kernel regression at the initial eNTK does not: its l2 test loss is >= kernel_min_loss_ratio
     of the zero predictor's (Theorem 4.3's quantity) on both tasks, and the network's final test loss is <=
     rich_max_loss_ratio of it (regression) or its final test accuracy >= gen_test_acc (classification; the
@@ -149,9 +150,11 @@ def _count(mask: np.ndarray, n: int) -> str:
 
 @check("ntk_moves_after_fit", DriftParams)
 def ntk_moves_after_fit(curves: xr.Dataset, spec_check, params: DriftParams) -> CheckResult:
-    """On >= min_seed_fraction of the runs: (c) the run generalises (t_gen finite); (a) the scale-free eNTK drift
-    D at t_fit is < max_fit_to_reference x D_ref, the distance between two independent inits' kernels on the
-    same points; (b) max D over [t_fit, t_gen] >= min_growth_after x D(t_fit). The raw drift is reported."""
+    """In runs that generalise, the empirical NTK barely moves until the training set is fit and moves a lot between
+    t_fit and t_gen. On >= min_seed_fraction of the runs: (c) the run generalises (t_gen finite); (a) the scale-
+    free eNTK drift D at t_fit is < max_fit_to_reference x D_ref, the distance between two independent inits'
+    kernels on the same points; (b) max D over [t_fit, t_gen] >= min_growth_after x D(t_fit). The raw drift is
+    reported."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0 or "ntk_drift" not in runs:

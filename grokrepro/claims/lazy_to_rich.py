@@ -83,6 +83,8 @@ def _alpha_trend(values: np.ndarray, table: np.ndarray, params: AlphaParams) -> 
 
 @check("grokking_rises_with_alpha", AlphaParams)
 def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParams) -> CheckResult:
+    """The amount of grokking, max(0, t_test - t_train), rises with the output scale alpha (rank correlation),
+    and the smallest alpha shows almost none."""
     threshold = params.min_spearman
     runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
     if params.axis not in runs.coords:
@@ -164,7 +166,8 @@ class TrackingParams(Params):
 
 @check("lazy_phase_tracks_linearised", TrackingParams)
 def lazy_phase_tracks_linearised(curves: xr.Dataset, spec_check, params: TrackingParams) -> CheckResult:
-    """From step 0 until the linearised network's test loss peaks (t_lin), the network's train and test losses
+    """Until t_lin the network trains as its linearised network does (lazy), and it ends below kernel regression's test
+    loss. From step 0 until the linearised network's test loss peaks (t_lin), the network's train and test losses
     stay within `tolerance` of its linearised network's, and its final test loss is below
     `max_final_kernel_share` × that of kernel regression with the initial eNTK (the linearised network's end)."""
     threshold = params.tolerance

@@ -36,6 +36,8 @@ class DropParams(Params):
 
 @check("lmn_falls_while_generalising", DropParams)
 def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropParams) -> CheckResult:
+    """The linear mapping number falls by a set share between t_fit and t_gen in generalising runs, and by less
+    than half as much over the same steps in runs that do not generalise."""
     threshold = params.min_drop
     if "lmn" not in curves:
         return inconclusive(spec_check, threshold, "no LMN probe in the curves")
@@ -280,6 +282,8 @@ def _rise_and_fall(steps: np.ndarray, lmn: np.ndarray, t_gen: float) -> tuple[fl
 
 @check("lmn_double_descent_after_generalisation", DoubleDescentParams)
 def lmn_double_descent_after_generalisation(curves: xr.Dataset, spec_check, params: DoubleDescentParams) -> CheckResult:
+    """After t_gen the linear mapping number rises from a trough to a peak and falls again, each by a set share,
+    on >= min_seed_fraction of the seeds."""
     threshold = {"min_rise": params.min_rise, "min_fall": params.min_fall}
     if "lmn" not in curves:
         return inconclusive(spec_check, threshold, "no LMN probe in the curves")

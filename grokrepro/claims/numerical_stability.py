@@ -13,7 +13,7 @@ import numpy as np
 import xarray as xr
 from pydantic import BaseModel, ConfigDict, Field
 
-from grokrepro.claims.registry import check
+from grokrepro.claims.registry import Requires, check
 from grokrepro.claims.verdict import (INCONCLUSIVE, AmbiguousRunsError, CheckResult, healthy_runs, inconclusive,
                                       judged, select_runs)
 from grokrepro.metrics import bootstrap, first_step_reaching, interval
@@ -65,7 +65,7 @@ def _share_result(spec_check, holds: np.ndarray, threshold: float, detail: str, 
         n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
 
 
-@check("collapse_without_generalisation", CollapseParams)
+@check("collapse_without_generalisation", CollapseParams, requires=Requires(metrics=("test_acc",), probes=(SC,)))
 def collapse_without_generalisation(curves: xr.Dataset, spec_check, params: CollapseParams) -> CheckResult:
     """N1: on >= min_seed_fraction of the seeds, the share of zero-loss training examples reaches sc_share at
     some logged step, and test accuracy stays <= max_test_acc over the whole budget."""
@@ -90,10 +90,12 @@ def collapse_without_generalisation(curves: xr.Dataset, spec_check, params: Coll
                          int(runs.sizes["run"]))
 
 
-@check("generalises_without_weight_decay", GeneraliseParams)
+@check("generalises_without_weight_decay", GeneraliseParams,
+       requires=Requires(metrics=("test_acc",), config={"optimizer.weight_decay": 0.0}))
 def generalises_without_weight_decay(curves: xr.Dataset, spec_check, params: GeneraliseParams) -> CheckResult:
-    """N2: on >= min_seed_fraction of the seeds the run reaches test accuracy gen_acc within its budget (the
-    spec's `where` selects the weight-decay-0 arm: StableMax or ⊥AdamW)."""
+    """N2: without weight decay, the runs reach test accuracy gen_acc within their budget on >= min_seed_fraction
+    of the seeds. The spec's `where` selects a weight-decay-0 arm (StableMax or ⊥AdamW); the spec validator
+    refuses a selection holding any other weight decay, before anything trains."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0:
@@ -129,7 +131,8 @@ def _median_ratio(table: np.ndarray) -> float:
     return float(np.median(ratios))
 
 
-@check("collapse_delayed", DelayParams)
+@check("collapse_delayed", DelayParams,
+       requires=Requires(axes={"{axis}": "any"}, arms={"{axis}": ("{treated}", "{baseline}")}, probes=(SC,)))
 def collapse_delayed(curves: xr.Dataset, spec_check, params: DelayParams) -> CheckResult:
     """N3: the first logged step at which the share of zero-loss training examples reaches sc_share is, in the
     median over seeds of the per-seed ratio, >= min_ratio times later in the treated arm (float64 softmax) than

@@ -112,9 +112,10 @@ def _units(runs: xr.Dataset) -> list[float]:
 
 @check("semi_grokking_plateau", PlateauParams)
 def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams) -> CheckResult:
-    """Some run near the boundary fits and then holds a middling test accuracy (running median) with a flat norm
-    for >= max(min_fit_multiple × t_fit, min_start_fraction × its start); without one, fail only if enough
-    informative runs searched to exclude excluded_rate at confidence, else inconclusive."""
+    """Some run near the critical size fits and then holds a middling test accuracy with a flat norm for long (semi-
+    grokking). Some run near the boundary fits and then holds a middling test accuracy (running median) with a
+    flat norm for >= max(min_fit_multiple × t_fit, min_start_fraction × its start); without one, fail only if
+    enough informative runs searched to exclude excluded_rate at confidence, else inconclusive."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = 1.0
     outside = 0

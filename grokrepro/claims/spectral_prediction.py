@@ -174,6 +174,8 @@ def _mixed(labels: np.ndarray, strata: np.ndarray) -> np.ndarray:
 
 @check("early_oscillations_predict_grokking", PredictionParams)
 def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: PredictionParams) -> CheckResult:
+    """A feature of the early training loss (the predictor, its sign fixed in advance) ranks the runs that grok
+    above those that do not with AUROC >= min_auroc, within groups of `within`, beside baseline scores."""
     threshold = params.min_auroc
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     n_runs = int(runs.sizes["run"])
@@ -244,6 +246,8 @@ def rises(train_loss: np.ndarray, steps: np.ndarray, predictor: EarlyLossPredict
 
 @check("early_loss_oscillates", OscillationParams)
 def early_loss_oscillates(curves: xr.Dataset, spec_check, params: OscillationParams) -> CheckResult:
+    """Within the predictor's window, the training loss of >= min_share of the runs that grok rises by >=
+    min_rise between consecutive logged steps at least min_rises times."""
     threshold = params.min_share
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     n_runs = int(runs.sizes["run"])
@@ -283,6 +287,7 @@ def _window_share(window: int, t_gen: np.ndarray) -> float:
 
 @check("prediction_window_is_early", WindowParams)
 def prediction_window_is_early(curves: xr.Dataset, spec_check, params: WindowParams) -> CheckResult:
+    """The early-loss predictor's window is <= max_share of the median t_gen of the runs that grok."""
     threshold = params.max_share
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     t_gen = generalisation_steps(runs, params.gen_acc)

@@ -60,6 +60,8 @@ def _seed_fraction_result(spec_check, holds: np.ndarray, threshold: float, n_run
 
 @check("ungrokking_forgets", ForgetsParams)
 def ungrokking_forgets(curves: xr.Dataset, spec_check, params: ForgetsParams) -> CheckResult:
+    """At the smallest D', on >= min_seed_fraction of the seeds, train accuracy stays high throughout while test
+    accuracy falls from high to low (ungrokking)."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0:
@@ -93,6 +95,8 @@ def _transition_ratio(sizes: np.ndarray, accuracy: np.ndarray, low: float, high:
 
 @check("ungrokking_is_a_transition", TransitionParams)
 def ungrokking_is_a_transition(curves: xr.Dataset, spec_check, params: TransitionParams) -> CheckResult:
+    """The median final test accuracy over seeds rises from <= low_acc to >= high_acc within a factor
+    max_size_ratio of D' (a sharp transition)."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.max_size_ratio
     sizes, seeds, acc = seed_table(runs, params.axis, final_values(runs["test_acc"].values))
@@ -126,6 +130,8 @@ def _crossings(runs: xr.Dataset, params: WeightDecayParams):
 
 @check("ungrokking_size_ignores_weight_decay", WeightDecayParams)
 def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
+    """The D' at which the median final test accuracy crosses `level` agrees within max_disagreement across the
+    weight decays listed."""
     runs = select_runs(curves, spec_check.where)
     threshold = params.max_disagreement
     tables = _crossings(runs, params)
@@ -158,6 +164,8 @@ def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params:
 
 @check("no_ungrokking_without_weight_decay", ControlParams)
 def no_ungrokking_without_weight_decay(curves: xr.Dataset, spec_check, params: ControlParams) -> CheckResult:
+    """Without weight decay, a grokked network trained on too little data keeps its test accuracy to the end on
+    >= min_seed_fraction of the seeds."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0:
@@ -215,8 +223,9 @@ def settles_midway(steps, test_acc, param_norm, fourier_share, chance, params: S
 
 @check("ungrokking_settles_midway", SettlesParams)
 def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesParams) -> CheckResult:
-    """At some subset size, on >= min_seed_fraction of the seeds, runs of >= min_budget_units settle over their
-    last tail_fraction at a test accuracy in [low_acc, high_acc] (within max_acc_change, norm within
+    """At some subset size, runs settle at a middling test accuracy with a Fourier share between the parent's and
+    chance. At some subset size, on >= min_seed_fraction of the seeds, runs of >= min_budget_units settle over
+    their last tail_fraction at a test accuracy in [low_acc, high_acc] (within max_acc_change, norm within
     max_norm_change) with a final Fourier share min_share_gap below the parent's and above chance (1/p)."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction

@@ -204,6 +204,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
     seen: dict[str, tuple[dict, dict]] = {}
+    point_configs = []  # each sweep point's resolved configuration, for what checks require of their runs
     for point in sweep_points(sweep):
         candidate = dict(data)
         for axis, value in point.items():
@@ -216,7 +217,8 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
         _check_early_stop(path, f"{where}, sweep point {point}", valid)
         _check_distinct(path, where, point, valid, seen)
-    _check_checks(path, where, resolved)
+        point_configs.append(valid)
+    _check_checks(path, where, resolved, point_configs)
     return resolved
 
 
@@ -253,7 +255,7 @@ def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, se
     seen[identity] = (point, coords)
 
 
-def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:
+def _check_checks(path: Path, where: str, resolved: ResolvedSpec, point_configs: list[ResolvedSpec]) -> None:
     from grokrepro.claims.registry import CHECKS
 
     axes = {axis.partition(".")[2] or axis for axis in resolved.sweep[0]}
@@ -285,9 +287,17 @@ def _check_checks(path: Path, where: str, resolved: ResolvedSpec) -> None:
                     f"(values swept: {sorted({p[axis] for p in points if axis in p}, key=str)})"
                 )
             try:
-                CHECKS[check.kind].params_model.model_validate(params)
+                validated = CHECKS[check.kind].params_model.model_validate(params)
             except ValidationError as error:
                 raise _format_validation(path, error, f"{where}, {name.removesuffix('.where')}.params") from None
+            # What the kind needs of its runs (an axis, an arm, a metric, weight decay 0), known before training.
+            selected = [(p, c) for p, c in zip(points, point_configs) if _dead_selection(selection, [p]) is None]
+            unmet = CHECKS[check.kind].requires.unmet(validated, selected, axes)
+            if unmet:
+                part, why = unmet
+                shown = f" = {selection!r}" if part == "where" else ""
+                raise SpecError(f"{path}{where}: check {check.name!r}, field "
+                                f"'{name.removesuffix('.where')}.{part}'{shown}: {why}")
 
 
 def _dead_selection(selection: dict, points: list[dict]) -> tuple[str, Any] | None:
