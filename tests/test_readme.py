@@ -36,3 +36,24 @@ def test_the_readme_walkthrough_spec_validates(tmp_path):
     path.write_text(USER_SPEC)
     for scale in ("smoke", "default", "paper"):
         assert load_spec(path, scale).claim == "my_experiment"
+
+
+def missing_images(markdown: str, root: Path) -> list[str]:
+    """The relative image paths of `markdown` (![alt](path)) that are not files under `root`."""
+    import re
+
+    paths = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", markdown)
+    return [path for path in paths if "://" not in path and not (root / path).is_file()]
+
+
+def test_a_missing_readme_image_is_found(tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "here.png").write_bytes(b"png")
+    text = "![a](docs/here.png) and ![b](docs/gone.png) and ![c](https://example.org/x.png)"
+    assert missing_images(text, tmp_path) == ["docs/gone.png"]
+
+
+def test_the_readme_images_are_files_of_the_repository():
+    text = (ROOT / "README.md").read_text()
+    assert "](docs/images/my_experiment_accuracy.png)" in text
+    assert missing_images(text, ROOT) == []
