@@ -24,6 +24,8 @@ import importlib
 import importlib.util
 import pkgutil
 import sys
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -177,6 +179,21 @@ def figure(claim: str, name: str):
 def all_kind_names() -> set[str]:
     """Every registered kind name (pydantic puts the discriminator tag into error paths; readers drop it)."""
     return {name for registry in REGISTRIES.values() for name in registry.kinds()}
+
+
+# -- the spec file being validated ----------------------------------------------------------------------------
+# Its folder, so that a kind's settings can name files relative to the spec (a task's data file); load_spec sets
+# it while it validates, and it is None elsewhere.
+SPEC_FOLDER: ContextVar[Path | None] = ContextVar("spec_folder", default=None)
+
+
+@contextmanager
+def validating_spec_in(folder: Path):
+    token = SPEC_FOLDER.set(Path(folder))
+    try:
+        yield
+    finally:
+        SPEC_FOLDER.reset(token)
 
 
 # -- plug-ins -----------------------------------------------------------------------------------------------

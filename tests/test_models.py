@@ -6,7 +6,9 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 
-from grokrepro.models.networks import EmbeddingMLP, NandaTransformer, PowerTransformer
+from grokrepro.models import ModelShape, build_model
+from grokrepro.models.networks import EmbeddingMLP, NandaTransformer, PowerTransformer, VectorMLP
+from grokrepro.registry import MODELS
 
 
 def plain_mlp(model: EmbeddingMLP, pairs: torch.Tensor) -> torch.Tensor:
@@ -74,3 +76,64 @@ def test_nanda_transformer_initialises_as_nanda_et_al():
         assert abs(parameters[name].mean().item()) < 0.1 * std, name
     assert model.mlp_in.weight.shape == (d_mlp, d_model) and model.mlp_out.weight.shape == (d_model, d_mlp)
     assert not model.mlp_in.bias.any() and not model.mlp_out.bias.any()
+
+
+def mlp_settings(**changes):
+    return MODELS.validate({"kind": "mlp", "hidden": 16, "hidden_layers": 2, **changes})
+
+
+def copied_linear(layer: torch.nn.Linear) -> torch.nn.Linear:
+    plain = torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+    plain.load_state_dict(layer.state_dict())
+    return plain
+
+
+def plain_layers(model, x: torch.Tensor) -> torch.Tensor:
+    """The hidden layers and read-out as fresh nn.Linear layers holding the model's weights."""
+    for layer in model.hidden:
+        x = F.relu(copied_linear(layer)(x))
+    return copied_linear(model.readout)(x)
+
+
+def test_untied_tables_equal_two_embeddings_concatenated():
+    torch.manual_seed(0)
+    model = build_model(mlp_settings(embed_dim=6, tables="untied"), ModelShape(n_symbols=7))
+    first, second = torch.nn.Embedding(7, 6), torch.nn.Embedding(7, 6)
+    first.load_state_dict(model.embed.state_dict())
+    second.load_state_dict(model.embed_second.state_dict())
+    pairs = torch.randint(0, 7, (50, 2))
+    plain = plain_layers(model, torch.cat([first(pairs[:, 0]), second(pairs[:, 1])], dim=-1))
+    torch.testing.assert_close(model(pairs), plain)
+    # the operands read different tables: one table for both would compute something else
+    shared = plain_layers(model, torch.cat([first(pairs[:, 0]), first(pairs[:, 1])], dim=-1))
+    assert not torch.allclose(model(pairs), shared, atol=1e-3)
+
+
+def test_one_hot_without_bias_equals_linear_layers_on_concatenated_one_hots():
+    torch.manual_seed(0)
+    model = build_model(mlp_settings(tables="one_hot", bias=False), ModelShape(n_symbols=7, outputs=5))
+    assert not hasattr(model, "embed")
+    assert all(layer.bias is None for layer in [*model.hidden, model.readout])
+    pairs = torch.randint(0, 7, (50, 2))
+    one_hots = torch.cat([F.one_hot(pairs[:, 0], 7), F.one_hot(pairs[:, 1], 7)], dim=-1).float()
+    plain = plain_layers(model, one_hots)
+    assert model(pairs).shape == (50, 5)
+    torch.testing.assert_close(model(pairs), plain)
+    labels = torch.randint(0, 5, (50,))
+    shortcut = torch.autograd.grad(F.cross_entropy(model(pairs), labels), list(model.parameters()))
+    dense = torch.autograd.grad(F.cross_entropy(model.from_first_hidden(F.relu(model.hidden[0](one_hots))), labels),
+                                list(model.parameters()))
+    for got, expected in zip(shortcut, dense):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_vector_mlp_reads_real_vectors():
+    torch.manual_seed(0)
+    model = build_model(mlp_settings(), ModelShape(input_dim=10, outputs=2, token_inputs=False))
+    assert isinstance(model, VectorMLP)
+    vectors = torch.randn(5, 10)
+    assert model(vectors).shape == (5, 2)
+    assert model(torch.randn(3, 5, 10)).shape == (3, 5, 2)
+    torch.testing.assert_close(model(vectors), plain_layers(model, vectors))
+    bias_free = build_model(mlp_settings(bias=False), ModelShape(input_dim=10, outputs=2, token_inputs=False))
+    assert all(layer.bias is None for layer in [*bias_free.hidden, bias_free.readout])

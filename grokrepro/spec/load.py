@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from grokrepro.registry import PluginError, all_kind_names, load_plugins
+from grokrepro.registry import PluginError, all_kind_names, load_plugins, validating_spec_in
 from grokrepro.spec.schema import SCALES, ResolvedSpec, ScaleBlock, SpecFile
 
 
@@ -330,10 +330,11 @@ def load_spec(path: str | Path, scale: str = "default") -> ResolvedSpec:
         load_plugins(spec_file.plugins, path.parent)
     except PluginError as error:
         raise SpecError(f"{path}: field 'plugins': {error}") from None
-    resolve(spec_file, "default", path, base_only=True)
-    for other in SCALES:
-        resolve(spec_file, other, path)
-    return resolve(spec_file, scale, path)
+    with validating_spec_in(path.parent):  # a task's data file is named relative to the spec
+        resolve(spec_file, "default", path, base_only=True)
+        for other in SCALES:
+            resolve(spec_file, other, path)
+        return resolve(spec_file, scale, path)
 
 
 def spec_sha256(path: str | Path) -> str:
