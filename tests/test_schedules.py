@@ -307,3 +307,15 @@ def test_the_linearised_probe_refuses_momentum():
                  checks=[{"name": "L2", "kind": "lazy_phase_tracks_linearised", "statement": "s"}])
     with pytest.raises(TypeError, match="without momentum, warm-up or schedule"):
         _trained(runs)
+
+
+def test_validating_a_schedule_imports_no_torch():
+    """Schedules are torch-free, so `grokrepro validate` stays light; a fresh interpreter tells."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom grokrepro.spec.schema import Optimizer\n"
+            "Optimizer(kind='sgd', lr=0.1, momentum=0.9, schedule={'kind': 'step', 'step_size': 5})\n"
+            "print('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"

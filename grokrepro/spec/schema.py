@@ -246,7 +246,7 @@ class ScheduleEntry(BaseModel):
 
 class Optimizer(Strict):
     # "sgd": plain (full-batch) gradient descent; "normalized_gd": θ ← θ − lr · g/‖g‖₂ with the norm over all of
-    # a run's parameters (Mohamadi et al.); betas, eps and warm-up are then unused.
+    # a run's parameters (Mohamadi et al.); betas and eps are then unused.
     kind: Literal["adamw", "sgd", "normalized_gd"] = "adamw"
     # Gradient transformations applied in order before the base optimiser `kind` (grokrepro/train/transforms).
     transforms: tuple[TransformEntry, ...] = ()

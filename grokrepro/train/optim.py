@@ -198,8 +198,7 @@ class SGD(BaseOptimiser):
 
     def __init__(self, optimizer, device):
         self.device = device
-        self.momentum = getattr(optimizer, "momentum", 0.0)
-        self.dampening, self.nesterov = getattr(optimizer, "dampening", 0.0), getattr(optimizer, "nesterov", False)
+        self.momentum, self.dampening, self.nesterov = optimizer.momentum, optimizer.dampening, optimizer.nesterov
 
     def init(self, params):
         if not self.momentum:
@@ -344,9 +343,8 @@ class Optimiser:
         """No warm-up and no schedule: every step at the written rate."""
         return not self.spec.warmup_steps and self.schedule is None
 
-    def learning_rate(self, step: int) -> torch.Tensor:
-        """(run,) rates at this step."""
-        factor = self.rate_factor(step)
+    def learning_rate(self, factor: float) -> torch.Tensor:
+        """(run,) rates at a step whose rate factor is `factor`."""
         return self.lr if factor == 1.0 else self.lr * factor
 
     def step(self, params, grads, state: State, step: int, active: torch.Tensor, everyone: bool,
@@ -354,7 +352,7 @@ class Optimiser:
         """One update of `params` (in place: modules may view them) for the active runs; returns the new state.
         Runs that diverged or stopped keep parameters and state untouched (NaN never leaks into them)."""
         factor = self.rate_factor(step)
-        lr = self.lr if factor == 1.0 else self.lr * factor
+        lr = self.learning_rate(factor)
         ctx = StepContext(step=step, lr=lr, log_gains=log_gains)
         transformed = []
         for transformation, old in zip(self.chain, state["transforms"]):
