@@ -42,9 +42,26 @@ class TransformEntry(BaseModel):
         return normalise_transform(raw)
 
 
+class ScheduleEntry(BaseModel):
+    """`optimizer.schedule`: a learning-rate schedule's kind and that kind's settings (grokrepro/schedules).
+
+    Validated against the kind's Settings in grokrepro.registry.SCHEDULES, defaults filled in, like a
+    transformation; plug-in kinds registered after this module was imported are found too."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_kind(cls, raw):
+        from grokrepro.schedules import normalise_schedule
+
+        return normalise_schedule(raw)
+
+
 class Optimizer(Strict):
     # "sgd": plain (full-batch) gradient descent; "normalized_gd": θ ← θ − lr · g/‖g‖₂ with the norm over all of
-    # a run's parameters (Mohamadi et al.); betas, eps and warm-up are then unused.
+    # a run's parameters (Mohamadi et al.); betas and eps are then unused.
     kind: Literal["adamw", "sgd", "normalized_gd"] = "adamw"
     # Gradient transformations applied in order before the base optimiser `kind` (grokrepro/train/transforms).
     transforms: tuple[TransformEntry, ...] = ()
@@ -59,7 +76,15 @@ class Optimizer(Strict):
     linf_penalty: float = Field(default=0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = Field(default=1e-8, gt=0)
+    # Linear warm-up over the first warmup_steps steps, for every kind.
     warmup_steps: int = Field(default=0, ge=0)
+    # A factor on the rate after the warm-up (grokrepro/schedules): constant, cosine, step or a plug-in's kind.
+    schedule: ScheduleEntry = ScheduleEntry(kind="constant")
+    # sgd only, torch.optim.SGD's rule: buf ← g at the first step, then momentum·buf + (1 − dampening)·g; the
+    # step is lr·buf, or lr·(g + momentum·buf) with nesterov. Weight decay stays decoupled: θ·(1 − lr·λ).
+    momentum: float = Field(default=0.0, ge=0, lt=1)
+    dampening: float = Field(default=0.0, ge=0, le=1)
+    nesterov: bool = False
     # "full" = full batch (one step is one epoch); an integer caps the batch at min(n, half the train set).
     batch_size: Union[Literal["full"], int] = "full"
     # float64 avoids the float32 softmax collapse that causes slingshot spikes in long runs.
@@ -95,9 +120,19 @@ class Optimizer(Strict):
                              f"loss {self.loss!r} is not one of them")
         return self
 
+    @model_validator(mode="after")
+    def _momentum_is_sgds(self):
+        if self.kind != "sgd" and (self.momentum or self.dampening or self.nesterov):
+            raise ValueError(f"momentum, dampening and nesterov are sgd's settings, not {self.kind}'s"
+                             + (" (adamw's momentum is betas[0])" if self.kind == "adamw" else ""))
+        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening 0 (as torch.optim.SGD)")
+        return self
+
     @model_serializer(mode="wrap")
     def _dump(self, handler):  # left out at their defaults, so no existing run id changes
-        data = _drop_if_default(handler(self), {"loss": "auto"})
+        data = _drop_if_default(handler(self), {"loss": "auto", "schedule": {"kind": "constant"}, "momentum": 0.0,
+                                                "dampening": 0.0, "nesterov": False})
         if not data.get("transforms", True):  # () in python mode, [] in JSON mode
             del data["transforms"]
         return data

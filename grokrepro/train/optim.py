@@ -12,8 +12,13 @@ what is in it. A step is
              -> θ ← θ·(1 − η·λ) − step
 
 The base turns gradients into the step it subtracts, and applies it: weight decay is decoupled, as AdamW
-defines it, and each base keeps the exact order of floating-point operations of the hand-written optimiser this
-layer replaced (SGD's step is one fused multiply-add), so results are bit for bit what they were.
+defines it, for every base (SGD with momentum too: θ·(1 − η·λ) − η·buf, where torch.optim.SGD would add λθ to
+the gradient), and each base keeps the exact order of floating-point operations of the hand-written optimiser
+this layer replaced (SGD's step is one fused multiply-add), so results are bit for bit what they were.
+
+The rate η at step s is each run's rate times the linear warm-up min(1, (s + 1)/warmup_steps) (any base) times
+the schedule's factor (grokrepro/schedules: constant, cosine, step or a plug-in's kind), whose steps count from
+the end of the warm-up. Without warm-up and schedule the factor is exactly 1 and the rate is not touched.
 
 A new idea is a module in grokrepro/train/transforms/ (found by name) or anywhere that calls
 `register_transform` before the trainer is built, e.g.
@@ -38,6 +43,8 @@ from typing import Any, ClassVar, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from grokrepro.schedules import Schedule
+
 State = dict[str, Any]  # nested dicts (and lists) of tensors, every tensor with the run axis first
 
 
@@ -54,7 +61,7 @@ def stacked(runs, value_of, device, dtype=torch.float32) -> torch.Tensor:
 @dataclass(frozen=True)
 class StepContext:
     step: int
-    lr: torch.Tensor  # (run,) learning rate at this step, warm-up included
+    lr: torch.Tensor  # (run,) learning rate at this step, warm-up and schedule included
     # (run,) log of the factor normalised gradient descent's objective scaled the loss's gradient by, else None
     log_gains: Optional[torch.Tensor] = None
 
@@ -182,15 +189,37 @@ class AdamW(BaseOptimiser):
 
 
 class SGD(BaseOptimiser):
-    """The step is η·g, taken as one multiply-add (the learning rate is applied in `apply`)."""
+    """The step is η·d, taken as one multiply-add (the learning rate is applied in `apply`), with d = g, or
+    with momentum torch.optim.SGD's d = buf (Nesterov: g + μ·buf), buf ← g at the first step and
+    μ·buf + (1 − dampening)·g after it, in torch's order of operations. Without momentum there is no state and
+    d is the gradient itself, as the hand-written SGD had it."""
 
     kind = "sgd"
 
     def __init__(self, optimizer, device):
         self.device = device
+        self.momentum, self.dampening, self.nesterov = optimizer.momentum, optimizer.dampening, optimizer.nesterov
+
+    def init(self, params):
+        if not self.momentum:
+            return {}
+        return {"momentum_buffer": {k: torch.zeros_like(v) for k, v in params.items()}}
 
     def update(self, grads, state, params, ctx):
-        return grads, state
+        if not self.momentum:
+            return grads, state
+        buffers = {}
+        for name, grad in grads.items():
+            if ctx.step == 0:  # torch starts the buffer at the first gradient, undamped
+                buffers[name] = grad.clone()
+            else:
+                buffers[name] = (state["momentum_buffer"][name] * self.momentum).add_(grad,
+                                                                                      alpha=1 - self.dampening)
+        if self.nesterov:
+            steps = {name: grad.add(buffers[name], alpha=self.momentum) for name, grad in grads.items()}
+        else:
+            steps = buffers
+        return steps, {"momentum_buffer": buffers}
 
     def apply(self, param, decay, step, lr, keep=None) -> None:
         if keep is None:
@@ -292,30 +321,45 @@ class Optimiser:
             settings = [cls.Settings.model_validate(r.optimizer.transforms[index].model_dump()) for r in runs]
             self.chain.append(cls(settings, device))
         self.base = BASES[spec.kind](spec, device)
+        # The runs of a group share their schedule (it is part of the group key); constant: none at all
+        schedule = spec.schedule.model_dump()
+        self.schedule = (None if schedule == {"kind": "constant"}
+                         else Schedule(schedule, spec.warmup_steps, runs[0].train.steps))
 
     def init(self, params) -> State:
         return {"transforms": [t.init(params) for t in self.chain], "base": self.base.init(params)}
 
-    def learning_rate(self, step: int) -> torch.Tensor:
-        """(run,) rates at this step: AdamW's linear warm-up (the other bases ignore it, as before)."""
+    def rate_factor(self, step: int) -> float:
+        """The factor on every run's rate at this step: the linear warm-up times the schedule's factor (1.0
+        exactly, so no rate changes by a bit, without either)."""
         warmup = self.spec.warmup_steps
-        if self.spec.kind != "adamw" or not warmup:
-            return self.lr
-        return self.lr * min(1.0, (step + 1) / warmup)
+        warming = min(1.0, (step + 1) / warmup) if warmup else 1.0
+        if self.schedule is None:
+            return warming
+        return warming * self.schedule.factor(step)
+
+    @property
+    def constant_rate(self) -> bool:
+        """No warm-up and no schedule: every step at the written rate."""
+        return not self.spec.warmup_steps and self.schedule is None
+
+    def learning_rate(self, factor: float) -> torch.Tensor:
+        """(run,) rates at a step whose rate factor is `factor`."""
+        return self.lr if factor == 1.0 else self.lr * factor
 
     def step(self, params, grads, state: State, step: int, active: torch.Tensor, everyone: bool,
              log_gains: Optional[torch.Tensor] = None) -> State:
         """One update of `params` (in place: modules may view them) for the active runs; returns the new state.
         Runs that diverged or stopped keep parameters and state untouched (NaN never leaks into them)."""
-        lr = self.learning_rate(step)
+        factor = self.rate_factor(step)
+        lr = self.learning_rate(factor)
         ctx = StepContext(step=step, lr=lr, log_gains=log_gains)
         transformed = []
         for transformation, old in zip(self.chain, state["transforms"]):
             grads, new = transformation.update(grads, old, params, ctx)
             transformed.append(new if everyone else masked_state(new, old, active))
         if everyone and self.shared_rates is not None and isinstance(self.base, AdamW):
-            warming = min(1.0, (step + 1) / self.spec.warmup_steps) if self.spec.warmup_steps else 1.0
-            self.base.fused_step(params, grads, state["base"], step, self.shared_rates[0] * warming,
+            self.base.fused_step(params, grads, state["base"], step, self.shared_rates[0] * factor,
                                  self.shared_rates[1])
             return {"transforms": transformed, "base": state["base"]}
         steps, base_state = self.base.update(grads, state["base"], params, ctx)

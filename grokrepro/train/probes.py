@@ -193,8 +193,11 @@ def linearised_curve(trainer, probe, logged) -> dict[str, np.ndarray]:
 
     Without weight decay, in closed form from the eigendecomposition of the initial eNTK (computed once per run);
     with it, by training a torch.func twin of the linearisation step by step (metrics/linearised.py)."""
-    if not trainer.regression or trainer.optimizer.kind != "sgd" or not trainer.full_batch:
-        raise TypeError("the linearised_curve probe needs a regression task trained by full-batch sgd, not "
+    plain_gd = (trainer.optimizer.kind == "sgd" and not trainer.optimizer.momentum
+                and trainer.optimiser.constant_rate)  # the twin replays constant-rate gradient descent
+    if not trainer.regression or not plain_gd or not trainer.full_batch:
+        raise TypeError("the linearised_curve probe needs a regression task trained by full-batch sgd without "
+                        "momentum, warm-up or schedule, not "
                         f"{trainer.optimizer.kind} with batch size {trainer.batch_size}")
     train, test = _empty(trainer), _empty(trainer)
     rows = np.nonzero(logged)[0]
