@@ -1,15 +1,20 @@
 """The figures every spec gets from its curves alone, and how claim modules are found by name."""
 
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import copy_workflow
 from grokrepro.figures import claim_module, draw_figures, figure_names, generic
 from grokrepro.figures.common import description, plt, read_description, save, seed_band_relplot
 from grokrepro.metrics.curves import write_atomic
+from grokrepro.metrics import first_step_reaching
+from grokrepro.metrics.curves import read_complete
 from helpers import resolved, synthetic_curves, tiny_spec
+from test_report_browser import CHROMIUM, browser, open_report  # noqa: F401 (browser: a fixture)
 
 
 def curves_with_spec(sweep):
@@ -210,3 +215,80 @@ def test_a_figure_description_travels_in_its_png(tmp_path):
     figure, _ = plt.subplots()
     save(figure, tmp_path / "plain.png")
     assert read_description(tmp_path / "plain.png") == ""
+
+
+# A researcher's optimiser comparison: the only sweep axis is the optimiser, so there is no numeric axis to draw
+# times against. At smoke scale AdamW generalises on some seeds within 600 steps, gradient descent on none.
+OPTIMISER_COMPARISON = """\
+claim: optimiser_comparison
+paper: "A lab notebook: AdamW against plain gradient descent"
+statement: >-
+  On x+y mod 23 an embedding-MLP trained with AdamW and weight decay generalises within the budget; plain
+  full-batch gradient descent does not.
+task: {kind: modular, operation: x+y, prime: 23, train_fraction: 0.8, split_seed: run}
+model: {kind: mlp, embed_dim: 32, hidden: 128}
+optimizer: {kind: adamw, lr: 1.0e-2, weight_decay: 1.0, warmup_steps: 10}
+train: {steps: 3000, log_every: 10, log_points: 60, checkpoint_every: 1000}
+sweep:
+  optimizer:
+    - {name: adamw}
+    - {name: sgd, kind: sgd, lr: 0.3}
+seeds: {development: [0, 1], verdict: [10, 11, 12]}
+checks:
+  - name: A1
+    kind: speedup_to_generalise
+    statement: >-
+      The median over seeds of the step at which test accuracy first reaches 0.95 is at least 2x earlier with
+      AdamW than with plain gradient descent (censored runs ranked later than the budget).
+    params: {axis: optimizer, treated: adamw, baseline: sgd, gen_acc: 0.95, min_speedup: 2.0, min_seeds: 2}
+scales:
+  smoke:
+    differs_from_paper: ["a pipeline test: 600 steps"]
+    train: {steps: 600, log_every: 10, log_points: 0, checkpoint_every: 600}
+  default: {}
+  paper: {}
+"""
+
+
+def t_gen_per_arm(curves) -> dict[str, str]:
+    """Each optimiser arm's t_gen summary computed here from curves.nc, apart from the figure's own code."""
+    times = first_step_reaching(curves["test_acc"].values, curves["step"].values, 0.95)
+    summaries = {}
+    for arm in ("adamw", "sgd"):
+        arm_times = times[curves["optimizer"].values == arm]
+        reached = arm_times[np.isfinite(arm_times)]
+        of = f"{len(reached)} of {len(arm_times)} seeds reached it"
+        summaries[arm] = (f"optimizer={arm} median {np.median(reached):.0f} ({of})" if len(reached)
+                          else f"optimizer={arm} not reached by the budget ({of})")
+    return summaries
+
+
+@pytest.mark.workflow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (`apt-get install chromium`)")
+def test_an_optimiser_comparison_shows_t_gen_per_arm_in_the_report(tmp_path, browser):
+    directory = copy_workflow(tmp_path / "workflow")
+    for shipped in (directory / "specs").glob("*.yaml"):
+        shipped.unlink()  # only the comparison trains; the papers' claims are listed as not implemented
+    (directory / "specs" / "optimiser_comparison.yaml").write_text(OPTIMISER_COMPARISON)
+    done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (curves_path,) = directory.glob("results/*/optimiser_comparison/curves.nc")
+    expected = t_gen_per_arm(read_complete(curves_path))
+    assert expected["sgd"].endswith("(0 of 3 seeds reached it)")  # the censored arm this test is about
+    (report,) = directory.glob("paper*/report.html")  # paper/ or a scale's own tree
+
+    page, errors = open_report(browser, report, 1280)
+    assert errors == []
+    figure = page.locator("section#optimiser_comparison figure",
+                          has=page.locator('img[alt*="all runs time to threshold"]'))
+    assert figure.count() == 1
+    image = figure.locator("img")
+    assert image.evaluate("i => i.complete && i.naturalWidth > 600 && i.naturalHeight > 300")
+    alt, caption = image.get_attribute("alt"), figure.locator("figcaption").inner_text()
+    for text in (alt, caption):
+        assert "per arm of optimizer" in text
+        gen = text.split("t_gen (test acc >= 0.95): ", 1)[1].split(". ", 1)[0]
+        assert gen == f"{expected['adamw']}; {expected['sgd']}"
+    assert figure.bounding_box()["width"] > 600
+    figure.screenshot(path=str(tmp_path / "time_to_threshold_in_report.png"))
