@@ -89,7 +89,9 @@ T_FIT, T_GEN = "t_fit (train acc >= 0.99)", "t_gen (test acc >= 0.95)"
 
 def with_axes(curves, sweep, **categorical):
     """Synthetic curves as a spec with `sweep` made them, categorical run coordinates added."""
-    curves = curves.assign_coords({name: ("run", np.array(values)) for name, values in categorical.items()})
+    # object dtype, as a string coordinate may come back from netCDF
+    curves = curves.assign_coords({name: ("run", np.array(values, dtype=object))
+                                   for name, values in categorical.items()})
     curves.attrs["spec_json"] = json.dumps({"sweep": [sweep], "checks": []})
     return curves
 

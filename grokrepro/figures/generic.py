@@ -177,11 +177,16 @@ def event_time_table(curves: xr.Dataset) -> pd.DataFrame:
         for k in range(curves.sizes["run"]):
             censored = not np.isfinite(times[k])
             rows.append({"event": event, "configuration": str(labels[k]), "seed": int(seeds[k]),
-                         **{axis: curves[axis].values[k].item() for axis in axes},
+                         **{axis: _plain(curves[axis].values[k]) for axis in axes},
                          "time": float(times[k]), "censored": censored, "budget": float(budgets[k]),
                          # a log axis cannot show step 0: a threshold met at initialisation is drawn at step 1
                          "drawn_at": float(budgets[k]) if censored else max(float(times[k]), 1.0)})
     return pd.DataFrame(rows)
+
+
+def _plain(value):
+    """A numpy scalar as the Python value (an object-dtype coordinate already holds one)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def median_times(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
