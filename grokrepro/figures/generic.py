@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import xarray as xr
+from matplotlib.transforms import offset_copy
 
 from grokrepro.figures.common import describe, plt, seed_band_relplot, sns
 from grokrepro.metrics import first_step_reaching
@@ -253,12 +254,13 @@ def _label_steps(axis, which: str) -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-def _mark_seeds(axis, x, y, colour) -> None:
-    axis.scatter(x, y, s=14, color=colour, alpha=0.5, linewidths=0, zorder=3)
+def _mark_seeds(axis, x, y, colour, transform=None) -> None:
+    axis.scatter(x, y, s=14, color=colour, alpha=0.5, linewidths=0, zorder=3, transform=transform or axis.transData)
 
 
-def _mark_censored(axis, x, y, colour) -> None:
-    axis.scatter(x, y, marker="^", s=42, facecolors="none", edgecolors=colour, linewidths=1.3, zorder=4)
+def _mark_censored(axis, x, y, colour, transform=None) -> None:
+    axis.scatter(x, y, marker="^", s=42, facecolors="none", edgecolors=colour, linewidths=1.3, zorder=4,
+                 transform=transform or axis.transData)
 
 
 def _times_against_numeric_axes(table: pd.DataFrame, axes: list[str], drawn: list[str]):
@@ -277,17 +279,24 @@ def _times_against_numeric_axes(table: pd.DataFrame, axes: list[str], drawn: lis
             axis = panels[row][column]
             of_event = with_line[(with_line["event"] == event) & with_line["line"].isin(kept)]
             medians = median_times(of_event, ["line", x])
-            for line in kept:
+            for index, line in enumerate(kept):
                 points = of_event[of_event["line"] == line]
                 median = medians[medians["line"] == line].sort_values(x)
+                # each line nudged a few points sideways: arms censored at one budget would hide each other
+                nudged = offset_copy(axis.transData, fig=figure, units="points",
+                                     x=4.0 * (index - (len(kept) - 1) / 2))
                 # NaN where no seed reached it: the line breaks there instead of joining across the gap
-                axis.plot(median[x], np.maximum(median["median"], 1.0), marker="o", color=colours[line], label=line)
+                axis.plot(median[x], np.maximum(median["median"], 1.0), marker="o", color=colours[line], label=line,
+                          transform=nudged)
                 reached = points[~points["censored"]]
-                _mark_seeds(axis, reached[x], reached["drawn_at"], colours[line])
+                _mark_seeds(axis, reached[x], reached["drawn_at"], colours[line], nudged)
                 censored = points[points["censored"]]
-                _mark_censored(axis, censored[x], censored["drawn_at"], colours[line])
+                _mark_censored(axis, censored[x], censored["drawn_at"], colours[line], nudged)
+                # artists drawn through a nudged transform do not widen the axis limits themselves
+                axis.update_datalim(np.column_stack([points[x].astype(float), points["drawn_at"]]))
                 sentences.append(f"{event} against {x}, {line}: " + "; ".join(
                     f"{x}={_short(r[x])} {_reach_summary(r)}" for _, r in median.iterrows()) + ".")
+            axis.autoscale_view()
             axis.set(yscale="log", xlabel=x, ylabel="step (log)" if column == 0 else "")
             _label_steps(axis, "y")
             axis.set_title(event, fontsize=8)
