@@ -71,10 +71,34 @@ def _levels(values: pd.Series) -> list:
     return sorted(levels) if pd.api.types.is_numeric_dtype(values) else levels
 
 
+# The PNG text key a figure's description travels under: the report reads it back as the image's alt text and
+# caption, so what a figure shows in numbers is readable without the picture, and no extra file follows the PNG.
+DESCRIPTION_KEY = "Description"
+
+
+def describe(figure, text: str):
+    """Attach a plain-text description (what the figure shows, with its numbers) for `save` to write."""
+    figure.grokrepro_description = text
+    return figure
+
+
+def description(figure) -> str:
+    return getattr(figure, "grokrepro_description", "")
+
+
+def read_description(png: Path) -> str:
+    """The description `save` wrote into a PNG ('' for a PNG without one)."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return image.text.get(DESCRIPTION_KEY, "") if hasattr(image, "text") else ""
+
+
 def save(figure, path: Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.stem + ".partial.png")
-    figure.savefig(partial, dpi=110, bbox_inches="tight")
+    text = description(figure)
+    figure.savefig(partial, dpi=110, bbox_inches="tight", metadata={DESCRIPTION_KEY: text} if text else None)
     plt.close(figure)
     os.replace(partial, path)

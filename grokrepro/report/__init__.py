@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.figures.common import read_description
 
 BADGES = {
     "reproduced": "reproduced",
@@ -42,7 +43,8 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
     figures = []
     for png in sorted(claim_dir.glob("*.png")):
         encoded = base64.b64encode(png.read_bytes()).decode()
-        figures.append({"name": png.stem.replace("_", " "), "src": f"data:image/png;base64,{encoded}"})
+        figures.append({"name": png.stem.replace("_", " "), "src": f"data:image/png;base64,{encoded}",
+                        "description": read_description(png)})
     return {**section, "implemented": True, "verdict": verdict, "badge": badge(verdict),
             "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
 
