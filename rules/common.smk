@@ -1,3 +1,4 @@
+import json
 import sys
 from pathlib import Path
 
@@ -46,6 +47,33 @@ RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
 # Runs that start from another run's final weights: those parents train first, in groups of their own.
 WARM_GROUPS = {name: training_groups(warm_start_runs(runs)) for name, runs in RUNS.items()}
+
+
+def lost_data(claim):
+    """The files this claim's verdict was computed from (its group files and curves.nc) that are gone.
+
+    Snakemake does not rebuild a deleted intermediate file while the files downstream of it are up to date, so
+    `publish` takes these as a parameter: when one is gone, the parameter differs from the one recorded at the
+    last publish, and Snakemake reruns publish, and with it every missing file it reads, and everything computed
+    from them. (The run after such a repair republishes the claim once more: Snakemake recorded the parameter
+    as it was during the repair.)"""
+    verdict = Path(RESULTS) / claim / "verdict.json"
+    if not verdict.is_file():
+        return []
+    try:
+        recorded = json.loads(verdict.read_text())
+    except (OSError, ValueError):
+        return []  # an unreadable verdict is remade anyway: it is older than nothing, but the report refuses it
+    own = Path(RESULTS) / claim
+    paths = [*recorded.get("group_sha256", {}), *recorded.get("data_sha256", {})] or recorded.get("data", [])
+    return sorted(p for p in paths if Path(p).parent in (own, own / "runs") and not Path(p).is_file())
+
+
+LOST = {name: lost_data(name) for name in SPECS}
+if any(LOST.values()):
+    lost = [path for paths in LOST.values() for path in paths]
+    sys.stderr.write(f"grokrepro: {len(lost)} files that verdicts were computed from are missing (e.g. {lost[0]}); "
+                     "they are rebuilt, with everything computed from them\n")
 
 
 wildcard_constraints:

@@ -11,6 +11,7 @@ from grokrepro.claims.registry import CHECKS
 from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
                                       verdict_reason, with_controls)
 from grokrepro.metrics.curves import read_complete
+from grokrepro.integrity import sha256_file
 from grokrepro.provenance import git_commit
 from grokrepro.spec import SpecError
 
@@ -44,8 +45,12 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
              seed_set: str = "verdict") -> dict:
     """`other_curves` maps the claims the spec `uses_claims` to their curves files."""
     began = time.perf_counter()
-    curves = read_complete(curves_path)
     other_curves = other_curves or {}
+    # The bytes of every file the verdict reads, hashed before they are read: `grokrepro check` and the
+    # report compare the tree with these later.
+    data_sha256 = {str(path): sha256_file(path) for path in [curves_path, *other_curves.values()]
+                   if Path(path).is_file()}
+    curves = read_complete(curves_path)
     others = {claim: read_complete(path) for claim, path in other_curves.items()}
     results, counted = [], []
     for index, spec_check in enumerate(spec.checks):
@@ -86,6 +91,9 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "checks": [{**r.as_json(), "kind": c.kind, "params": c.params, "counts_for_verdict": c.counts_for_verdict}
                    for r, c in zip(results, spec.checks)],
         "data": [str(curves_path), *(str(p) for p in other_curves.values())],
+        "data_sha256": data_sha256,
+        # The group files the curves were merged from, with the sha256 each had when merged.
+        "group_sha256": json.loads(curves.attrs.get("group_sha256", "{}")),
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),

@@ -10,6 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.integrity import sha256_file
 
 BADGES = {
     "reproduced": "reproduced",
@@ -33,6 +34,22 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def data_problems(verdict: dict) -> list[str]:
+    """The files a verdict was computed from (its curves and the group files they merge) that are gone or whose
+    bytes differ from the sha256 it recorded; paths are relative to the workflow's directory, where the
+    report is built."""
+    recorded = {**verdict.get("group_sha256", {}), **verdict.get("data_sha256", {})}
+    if "data_sha256" not in verdict:
+        return ["this verdict records no sha256 of its data, so its data cannot be checked"]
+    problems = []
+    for path, sha256 in sorted(recorded.items()):
+        if not Path(path).is_file():
+            problems.append(f"missing: {path}")
+        elif sha256_file(path) != sha256:
+            problems.append(f"changed since the verdict: {path}")
+    return problems
+
+
 def _claim_section(name: str, claim_dir: Path | None) -> dict:
     paper, summary = CLAIMS.get(name, ("", ""))
     section = {"name": name, "paper": paper, "summary": summary, "implemented": False}
@@ -44,7 +61,7 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
         encoded = base64.b64encode(png.read_bytes()).decode()
         figures.append({"name": png.stem.replace("_", " "), "src": f"data:image/png;base64,{encoded}"})
     return {**section, "implemented": True, "verdict": verdict, "badge": badge(verdict),
-            "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
+            "data_problems": data_problems(verdict), "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
 
 
 def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None) -> None:
@@ -64,5 +81,6 @@ def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None)
     os.replace(partial, out)
     if summary is not None:
         lines = [f"{s['name']}\t{s['badge'] if s['implemented'] else 'not implemented'}\t"
-                 f"{s['verdict']['scale'] if s['implemented'] else '-'}" for s in sections]
+                 f"{s['verdict']['scale'] if s['implemented'] else '-'}"
+                 f"{chr(9) + 'DATA MISSING OR CHANGED' if s.get('data_problems') else ''}" for s in sections]
         Path(summary).write_text("\n".join(lines) + f"\nreport: {out}\n")
