@@ -27,8 +27,13 @@ def _tree_arguments(parser):
 
 
 def cmd_validate(args) -> int:
+    from grokrepro.spec.limits import check_limits, workflow_limits
+
+    limits = workflow_limits()
     for path in args.specs:
         load_spec(path)
+        for scale in ("smoke", "default", "paper"):  # each scale within the workflow config's ceilings
+            check_limits(load_spec(path, scale), path, limits)
         print(f"{path}: ok")
     return 0
 
@@ -40,7 +45,10 @@ def _groups(spec, seed_set: str, warm_start: bool = False):
 
 
 def cmd_list(args) -> int:
+    from grokrepro.spec.limits import check_limits, workflow_limits
+
     spec = load_spec(args.spec, args.scale)
+    check_limits(spec, args.spec, workflow_limits(), args.seed_set)
     for title, warm in (("warm-start parents", True), ("runs", False)):
         groups = _groups(spec, args.seed_set, warm)
         if groups:

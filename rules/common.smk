@@ -7,6 +7,7 @@ from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_cost, training_resources
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 from grokrepro.spec.discover import check_used_claims, discover_specs
+from grokrepro.spec.limits import DEFAULT_LIMITS, check_limits
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
@@ -28,6 +29,8 @@ try:
     SPECS = discover_specs(Path("specs"), config.get("specs") or "")
     RESOLVED = {name: load_spec(path, SCALE) for name, path in SPECS.items()}
     check_used_claims(SPECS, RESOLVED)
+    for name, spec in RESOLVED.items():
+        check_limits(spec, SPECS[name], {**DEFAULT_LIMITS, **config.get("limits", {})}, SEED_SET)
 except SpecError as error:
     sys.stderr.write(f"grokrepro: invalid spec, nothing was run.\n{error}\n")
     sys.exit(1)
