@@ -117,3 +117,22 @@ def test_a_truncated_group_file_is_set_aside_and_retrained(tree):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rule train" in done.stdout + done.stderr
     assert_complete(tree)
+
+
+def test_an_archive_of_the_tree_restores_without_training_and_the_report_says_so(tree, tmp_path):
+    out = tmp_path / "one.tar.gz"
+    archived = run(tree, sys.executable, "-m", "grokrepro.cli", "archive", "--scale", "smoke", "--out", str(out))
+    assert archived.returncode == 0, archived.stderr
+    fresh = copy_workflow(tmp_path / "fresh")
+    for spec in (fresh / "specs").glob("*.yaml"):
+        if spec.stem != CLAIM:
+            spec.unlink()
+    plan = snakemake(fresh, f"restore={out}", "-n")
+    assert plan.returncode == 0 and "nothing written" in plan.stderr, plan.stderr[-2000:]
+    assert not (fresh / "results").exists()
+    done = snakemake(fresh, f"restore={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "rule train" not in done.stdout + done.stderr
+    html = (fresh / "paper/report.html").read_text()
+    assert "Restored, not trained here" in html and str(out) in html
+    assert run(fresh, sys.executable, "-m", "grokrepro.cli", "check", "--scale", "smoke").returncode == 0

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from grokrepro.archive import restored_from
 from grokrepro.claims.registry import CHECKS
 from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
                                       verdict_reason, with_controls)
@@ -94,6 +95,8 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "data_sha256": data_sha256,
         # The group files the curves were merged from, with the sha256 each had when merged.
         "group_sha256": json.loads(curves.attrs.get("group_sha256", "{}")),
+        # Trained files put back from an archive (grokrepro archive, --config restore=...) rather than trained here.
+        "restored_from": restored_from(Path(curves_path).parent),
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),
