@@ -170,6 +170,7 @@ def cmd_metrics(args) -> int:
 
 def cmd_verdict(args) -> int:
     from grokrepro.claims.evaluate import evaluate, note_threshold_change
+    from grokrepro.integrity import partial_name
 
     spec = load_spec(args.spec, args.scale)
     others = dict(item.split("=", 1) for item in args.other_curves)
@@ -180,7 +181,7 @@ def cmd_verdict(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
     note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
-    partial = args.out.with_name(args.out.name + ".partial")
+    partial = partial_name(args.out)
     partial.write_text(json.dumps(verdict, indent=2) + "\n")
     partial.replace(args.out)
     print(f"{spec.claim} ({spec.scale}): {verdict['verdict']}", file=sys.stderr)

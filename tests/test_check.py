@@ -136,3 +136,17 @@ def test_an_archive_of_the_tree_restores_without_training_and_the_report_says_so
     html = (fresh / "paper/report.html").read_text()
     assert "Restored, not trained here" in html and str(out) in html
     assert run(fresh, sys.executable, "-m", "grokrepro.cli", "check", "--scale", "smoke").returncode == 0
+
+
+def test_a_resumed_training_log_keeps_the_interrupted_attempts_output(tree):
+    group = groups(tree)[0]
+    history = tree / RESULTS / "checkpoints" / f"{group.stem}.pt.log"  # what an interrupted attempt left
+    history.parent.mkdir(parents=True, exist_ok=True)
+    history.write_text("output of the interrupted attempt\n")
+    group.unlink()
+    done = snakemake(tree)
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (tree / f"logs/smoke/{CLAIM}/train/{group.stem}.log").read_text()
+    assert log.startswith("output of the interrupted attempt\n") and f"{group.stem}:" in log
+    assert not history.exists()  # finished: nothing left to resume
+    assert_complete(tree)

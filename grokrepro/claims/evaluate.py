@@ -13,7 +13,7 @@ from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for
                                       verdict_reason, with_controls)
 from grokrepro.metrics.curves import read_complete
 from grokrepro.integrity import sha256_file
-from grokrepro.provenance import git_commit
+from grokrepro.provenance import git_commit, host
 from grokrepro.spec import SpecError
 
 
@@ -40,6 +40,13 @@ def trained_under(curves, name: str) -> str | None:
     if coordinate in curves.coords:
         return ", ".join(sorted({str(v) for v in curves[coordinate].values}))
     return curves.attrs.get(name)  # curves merged before per-run provenance was kept
+
+
+def training_hosts(curves) -> list[dict]:
+    """The distinct host descriptions the curves' groups recorded (none for groups trained before they did)."""
+    groups = json.loads(curves.attrs.get("group_provenance", "{}"))
+    found = {g["host_details"] for g in groups.values() if isinstance(g, dict) and "host_details" in g}
+    return [json.loads(text) for text in sorted(found)]
 
 
 def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
@@ -109,6 +116,10 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "git_dirty": dirty,
         "training_git_commit": trained_under(curves, "git_commit"),
         "versions": json.loads(curves.attrs.get("versions", "{}")),
+        # The hosts the groups were trained on (CPU model, ISA level, torch's CPU capability, any GPU) and the
+        # one judging: check values agree across hosts within their intervals, bit for bit only on one host.
+        "training_hosts": training_hosts(curves),
+        "host": host(),
         "device": curves.attrs.get("devices", "unknown"),
         "runtime_s": float(curves.attrs.get("training_seconds", 0.0)) + time.perf_counter() - began,
     }

@@ -109,7 +109,8 @@ def read_complete(path: str | Path) -> xr.Dataset:
 
 
 # What each group recorded when it was trained; the merged file's own attributes describe the merge.
-TRAINING_PROVENANCE = ("spec_sha256", "git_commit", "git_dirty", "versions", "device", "host", "platform", "created",
+TRAINING_PROVENANCE = ("spec_sha256", "git_commit", "git_dirty", "versions", "device", "host", "platform", "host_details",
+                       "created",
                        "wall_seconds", "steps_per_second")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grokrepro.claims.catalog import CLAIMS
-from grokrepro.integrity import sha256_file
+from grokrepro.integrity import partial_name, sha256_file
 
 BADGES = {
     "reproduced": "reproduced",
@@ -50,6 +50,13 @@ def data_problems(verdict: dict) -> list[str]:
     return problems
 
 
+def trained_by_other_code(verdict: dict) -> bool:
+    """Whether some of the curves were trained by another commit than the one that computed the verdict
+    (run ids name configurations, not code: a change to the training code retrains nothing by itself)."""
+    trained = {c.strip() for c in str(verdict.get("training_git_commit") or "").split(",") if c.strip()}
+    return bool(trained) and trained != {verdict.get("git_commit")}
+
+
 def _claim_section(name: str, claim_dir: Path | None) -> dict:
     paper, summary = CLAIMS.get(name, ("", ""))
     section = {"name": name, "paper": paper, "summary": summary, "implemented": False}
@@ -61,7 +68,8 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
         encoded = base64.b64encode(png.read_bytes()).decode()
         figures.append({"name": png.stem.replace("_", " "), "src": f"data:image/png;base64,{encoded}"})
     return {**section, "implemented": True, "verdict": verdict, "badge": badge(verdict),
-            "data_problems": data_problems(verdict), "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
+            "data_problems": data_problems(verdict), "other_code": trained_by_other_code(verdict),
+            "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
 
 
 def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None) -> None:
@@ -76,7 +84,7 @@ def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None)
     html = environment.get_template("report.html.j2").render(sections=sections)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_name(out)
     partial.write_text(html)
     os.replace(partial, out)
     if summary is not None:
