@@ -43,7 +43,8 @@ def load_latest(path: Path, expected_runs: list[str]) -> dict | None:
             # Not weights_only: a checkpoint holds numpy arrays and the optimiser's state besides tensors.
             state = read_sealed(candidate, weights_only=False)
         except CorruptFileError as error:
-            print(f"grokrepro: checkpoint {error}; not resuming from it, falling back to the previous one",
+            print(f"grokrepro: checkpoint {error}; corrupt or unreadable, not resuming from it: falling back to the "
+                  "previous one",
                   file=sys.stderr)
             continue
         except Exception as error:  # a torn file: fall back to the previous generation
