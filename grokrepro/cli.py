@@ -20,9 +20,21 @@ def _spec_arguments(parser):
                         help="which seeds to run (verdicts only ever use 'verdict')")
 
 
+def _tree_arguments(parser):
+    parser.add_argument("--scale", default="default", help="smoke | default | paper")
+    parser.add_argument("--seed-set", default="verdict", choices=["verdict", "development"])
+    parser.add_argument("--results", default="results", help="the workflow's results directory")
+    parser.add_argument("--specs", default="", help="spec files besides specs/*.yaml, as in --config specs=...")
+
+
 def cmd_validate(args) -> int:
+    from grokrepro.spec.limits import check_limits, workflow_limits
+
+    limits = workflow_limits()
     for path in args.specs:
         load_spec(path)
+        for scale in ("smoke", "default", "paper"):  # each scale within the workflow config's ceilings
+            check_limits(load_spec(path, scale), path, limits)
         print(f"{path}: ok")
     return 0
 
@@ -34,7 +46,10 @@ def _groups(spec, seed_set: str, warm_start: bool = False):
 
 
 def cmd_list(args) -> int:
+    from grokrepro.spec.limits import check_limits, workflow_limits
+
     spec = load_spec(args.spec, args.scale)
+    check_limits(spec, args.spec, workflow_limits(), args.seed_set)
     for title, warm in (("warm-start parents", True), ("runs", False)):
         groups = _groups(spec, args.seed_set, warm)
         if groups:
@@ -133,7 +148,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_metrics(args) -> int:
-    from grokrepro.metrics.curves import merge_groups, write_atomic
+    from grokrepro.integrity import set_aside
+    from grokrepro.metrics.curves import CorruptResultError, merge_groups, write_atomic
     from grokrepro.provenance import provenance
 
     spec = load_spec(args.spec, args.scale)
@@ -142,12 +158,22 @@ def cmd_metrics(args) -> int:
              "plugin_sha256": json.dumps(plugin_sha256(args.spec, spec), sort_keys=True), **provenance()}
     attrs.pop("device")
     sweep_coords = {run.run_id: run.coords for run in expand_runs(spec, args.seed_set)}
-    write_atomic(merge_groups(args.groups, attrs, sweep_coords), args.out)
+    try:
+        merged = merge_groups(args.groups, attrs, sweep_coords)
+    except CorruptResultError as error:
+        if error.path not in {Path(p) for p in args.groups}:
+            raise
+        # Set aside, the group file is missing at the next run, and Snakemake retrains it.
+        aside = set_aside(error.path)
+        raise CorruptResultError(f"{error}; moved to {aside.name}: run the workflow again to retrain it",
+                                 error.path) from None
+    write_atomic(merged, args.out)
     return 0
 
 
 def cmd_verdict(args) -> int:
     from grokrepro.claims.evaluate import evaluate, note_threshold_change
+    from grokrepro.integrity import partial_name
 
     spec = load_spec(args.spec, args.scale)
     others = dict(item.split("=", 1) for item in args.other_curves)
@@ -159,7 +185,7 @@ def cmd_verdict(args) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
     note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
-    partial = args.out.with_name(args.out.name + ".partial")
+    partial = partial_name(args.out)
     partial.write_text(json.dumps(verdict, indent=2) + "\n")
     partial.replace(args.out)
     print(f"{spec.claim} ({spec.scale}): {verdict['verdict']}", file=sys.stderr)
@@ -181,13 +207,50 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _results_tree(args) -> Path:
+    suffix = "" if args.seed_set == "verdict" else f"-{args.seed_set}"
+    return Path(args.results) / f"{args.scale}{suffix}"
+
+
+def _check_problems(args):
+    from grokrepro.check import check_tree
+    from grokrepro.spec.discover import discover_specs
+
+    return check_tree(_results_tree(args), discover_specs(Path("specs"), args.specs or ""), args.scale,
+                      args.seed_set)
+
+
+def _report_problems(problems, args) -> None:
+    from grokrepro.check import repair_command
+
+    for problem in problems:
+        print(f"grokrepro: {problem}", file=sys.stderr)
+    print(f"grokrepro: {len(problems)} problems; rebuild with: {repair_command(problems, args.scale, args.seed_set)}",
+          file=sys.stderr)
+
+
+def cmd_check(args) -> int:
+    problems = _check_problems(args)
+    if problems:
+        _report_problems(problems, args)
+        return 1
+    print(f"{_results_tree(args)}: every claim's training groups and curves are present and match the sha256 its "
+          "verdict recorded", file=sys.stderr)
+    return 0
+
+
 def cmd_archive(args) -> int:
     from grokrepro.archive import write_archive
     from grokrepro.spec.discover import discover_specs
 
-    suffix = "" if args.seed_set == "verdict" else f"-{args.seed_set}"
-    results = Path(args.results) / f"{args.scale}{suffix}"
-    manifest = write_archive(results, args.out, discover_specs(Path("specs")))
+    results = _results_tree(args)
+    # An archive must rebuild every verdict without training: refuse a tree with a file missing or changed.
+    problems = _check_problems(args)
+    if problems:
+        _report_problems(problems, args)
+        print("grokrepro: error: the tree is incomplete or changed; not archiving it", file=sys.stderr)
+        return 1
+    manifest = write_archive(results, args.out, discover_specs(Path("specs"), args.specs or ""))
     total = sum(f["bytes"] for f in manifest["files"].values())
     print(f"{args.out}: {len(manifest['files'])} files of {len(manifest['claims'])} claims, {total / 1e6:.1f} MB, "
           f"each with its sha256; rebuild with: snakemake -c2 paper/all --config scale={args.scale} "
@@ -257,12 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="draw just this figure")
     p.set_defaults(handler=cmd_figures)
 
-    p = commands.add_parser("archive", help="pack a scale's trained curves, verdicts and provenance into one file")
-    p.add_argument("--scale", default="default", help="smoke | default | paper")
-    p.add_argument("--seed-set", default="verdict", choices=["verdict", "development"])
-    p.add_argument("--results", default="results", help="the workflow's results directory")
+    p = commands.add_parser("archive", help="pack a scale's trained curves, verdicts and provenance into one file "
+                                           "(after `check` passes)")
+    _tree_arguments(p)
     p.add_argument("--out", type=Path, required=True, help="the archive to write (.tar.gz)")
     p.set_defaults(handler=cmd_archive)
+
+    p = commands.add_parser("check", help="is every claim's data present and what its verdict was computed from?")
+    _tree_arguments(p)
+    p.set_defaults(handler=cmd_check)
 
     p = commands.add_parser("checks", help="list every check kind with its params (the README's guide)")
     p.set_defaults(handler=cmd_checks)
@@ -277,12 +343,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from grokrepro.archive import ArchiveError
+    from grokrepro.integrity import CorruptFileError
     from grokrepro.metrics.curves import IncompleteResultError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (SpecError, IncompleteResultError, FileNotFoundError, ArchiveError) as error:
+    except (SpecError, IncompleteResultError, FileNotFoundError, ArchiveError, CorruptFileError) as error:
         print(f"grokrepro: error: {error}", file=sys.stderr)
         return 2
 

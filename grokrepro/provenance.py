@@ -34,6 +34,65 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo; the platform's processor string elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def isa_level() -> str:
+    """The x86-64 micro-architecture level the CPU supports (v1-v4), from its flags: floating-point sums can
+    differ between levels (wider vector units reorder them), so curves may differ across hosts in late digits."""
+    try:
+        flags = set()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        return "unknown"
+    if not flags:
+        return platform.machine() or "unknown"
+    levels = [("x86-64-v2", {"sse4_2", "ssse3", "popcnt", "cx16"}),
+              ("x86-64-v3", {"avx", "avx2", "bmi1", "bmi2", "fma", "movbe"}),
+              ("x86-64-v4", {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"})]
+    level = "x86-64-v1"
+    for name, needed in levels:
+        if not needed <= flags:
+            break
+        level = name
+    return level
+
+
+def host(device: str = "cpu") -> dict[str, str]:
+    """What the numbers depend on besides the code: CPU, the vector instructions torch uses, and any GPU."""
+    details = {"cpu_model": cpu_model(), "cpu_isa_level": isa_level()}
+    try:
+        import torch
+
+        details["torch_cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
+        if str(device).startswith("cuda") and torch.cuda.is_available():
+            details["gpu_name"] = torch.cuda.get_device_name(0)
+            details["cuda_version"] = str(torch.version.cuda)
+            details["gpu_driver"] = _nvidia_driver()
+    except ImportError:
+        details["torch_cpu_capability"] = "torch not installed"
+    return details
+
+
+def _nvidia_driver() -> str:
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                              capture_output=True, text=True, check=True, timeout=20).stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return "unknown"
+
+
 def provenance(device: str = "cpu") -> dict[str, str]:
     commit, dirty = git_commit()
     return {
@@ -43,5 +102,6 @@ def provenance(device: str = "cpu") -> dict[str, str]:
         "device": device,
         "host": platform.node(),
         "platform": platform.platform(),
+        "host_details": json.dumps(host(device), sort_keys=True),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

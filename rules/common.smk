@@ -1,11 +1,13 @@
+import json
 import sys
 from pathlib import Path
 
-from grokrepro.archive import ArchiveError, restore_archive
+from grokrepro.archive import ArchiveError, only_plans, restore_archive
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_cost, training_resources
 from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
 from grokrepro.spec.discover import check_used_claims, discover_specs
+from grokrepro.spec.limits import DEFAULT_LIMITS, check_limits
 from grokrepro.spec.load import plugin_files
 
 SCALE = config["scale"]
@@ -28,18 +30,11 @@ try:
     SPECS = discover_specs(Path("specs"), config.get("specs") or "")
     RESOLVED = {name: load_spec(path, SCALE) for name, path in SPECS.items()}
     check_used_claims(SPECS, RESOLVED)
+    for name, spec in RESOLVED.items():
+        check_limits(spec, SPECS[name], {**DEFAULT_LIMITS, **config.get("limits", {})}, SEED_SET)
 except SpecError as error:
     sys.stderr.write(f"grokrepro: invalid spec, nothing was run.\n{error}\n")
     sys.exit(1)
-# --config restore=<archive>: the archive's trained files are put back (after checking every sha256) before the
-# DAG is planned, so the workflow rebuilds curves, verdicts, figures and the report without training a step.
-if config.get("restore"):
-    try:
-        restored = restore_archive(Path(config["restore"]), Path(RESULTS))
-    except ArchiveError as error:
-        sys.stderr.write(f"grokrepro: archive refused, nothing was run.\n{error}\n")
-        sys.exit(1)
-    sys.stderr.write(f"grokrepro: restored {len(restored)} trained files from {config['restore']}\n")
 # The papers' claims that have no spec yet: listed in the report as not implemented, never as reproduced.
 NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]
 
@@ -47,6 +42,53 @@ RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
 # Runs that start from another run's final weights: those parents train first, in groups of their own.
 WARM_GROUPS = {name: training_groups(warm_start_runs(runs)) for name, runs in RUNS.items()}
+
+# --config restore=<archive>: the archive's trained files of this workflow's claims and groups are put back
+# (each checked against its sha256 while it streams to disk) before the DAG is planned, so the workflow rebuilds
+# curves, verdicts, figures and the report without training a step. A command that only plans (-n, --unlock,
+# --summary, ...) checks the archive and writes nothing; its plan then still shows the training it would skip.
+if config.get("restore"):
+    expected = {name: {f"runs/{group}.nc" for group in GROUPS[name]}
+                | {f"warm/{group}.{ext}" for group in WARM_GROUPS[name] for ext in ("nc", "weights.pt")}
+                for name in SPECS}
+    planning = only_plans(sys.argv[1:]) or not workflow.is_main_process
+    try:
+        restored = restore_archive(Path(config["restore"]), Path(RESULTS), expected, write=not planning)
+    except ArchiveError as error:
+        sys.stderr.write(f"grokrepro: archive refused, nothing was run.\n{error}\n")
+        sys.exit(1)
+    if planning and workflow.is_main_process:
+        sys.stderr.write(f"grokrepro: {config['restore']} checked; {len(restored)} trained files would be restored "
+                         "(nothing written: this command only plans, so the plan below still trains them)\n")
+    elif restored:
+        sys.stderr.write(f"grokrepro: restored {len(restored)} trained files from {config['restore']}\n")
+
+
+def lost_data(claim):
+    """The files this claim's verdict was computed from (its group files and curves.nc) that are gone.
+
+    Snakemake does not rebuild a deleted intermediate file while the files downstream of it are up to date, so
+    `publish` takes these as a parameter: when one is gone, the parameter differs from the one recorded at the
+    last publish, and Snakemake reruns publish, and with it every missing file it reads, and everything computed
+    from them. (The run after such a repair republishes the claim once more: Snakemake recorded the parameter
+    as it was during the repair.)"""
+    verdict = Path(RESULTS) / claim / "verdict.json"
+    if not verdict.is_file():
+        return []
+    try:
+        recorded = json.loads(verdict.read_text())
+    except (OSError, ValueError):
+        return []  # an unreadable verdict is remade anyway: it is older than nothing, but the report refuses it
+    own = Path(RESULTS) / claim
+    paths = [*recorded.get("group_sha256", {}), *recorded.get("data_sha256", {})] or recorded.get("data", [])
+    return sorted(p for p in paths if Path(p).parent in (own, own / "runs") and not Path(p).is_file())
+
+
+LOST = {name: lost_data(name) for name in SPECS}
+if any(LOST.values()):
+    lost = [path for paths in LOST.values() for path in paths]
+    sys.stderr.write(f"grokrepro: {len(lost)} files that verdicts were computed from are missing (e.g. {lost[0]}); "
+                     "they are rebuilt, with everything computed from them\n")
 
 
 wildcard_constraints:

@@ -9,6 +9,9 @@ rule publish:
     input:
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
         figures=f"{RESULTS}/{{claim}}/figures",
+        # Read by nothing here: listed so that a rerun of publish (see lost_data) remakes them when they are gone.
+        curves=f"{RESULTS}/{{claim}}/curves.nc",
+        groups=group_files,
     output:
         directory(f"{PAPER}/{{claim}}"),
     log:
@@ -16,6 +19,8 @@ rule publish:
     priority: FINISH_CLAIM_FIRST
     conda:
         CONDA_ENV
+    params:
+        lost=lambda wildcards: LOST[wildcards.claim],
     shell:
         "(mkdir -p {output} && cp {input.verdict} {input.figures}/*.png {output}/) > {log} 2>&1"
 

@@ -28,9 +28,13 @@ rule train:
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
     shell:
+        # Snakemake deletes a job's log before it starts, so each attempt's output is also appended to a history
+        # beside the checkpoint: a resumed job's log begins with the interrupted attempts' (removed on success).
+        "mkdir -p $(dirname {params.checkpoint}); (cat {params.checkpoint}.log 2>/dev/null || true) > {log}; "
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --data-dir {params.data_dir} --out {output} "
-        "--checkpoint {params.checkpoint} --threads {params.torch_threads} --init-from {input.weights} > {log} 2>&1"
+        "--checkpoint {params.checkpoint} --threads {params.torch_threads} --init-from {input.weights} 2>&1 "
+        "| tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"
 
 
 rule train_warm_start:
@@ -59,7 +63,8 @@ rule train_warm_start:
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/warm-{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
     shell:
+        "mkdir -p $(dirname {params.checkpoint}); (cat {params.checkpoint}.log 2>/dev/null || true) > {log}; "
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --warm-start-parents --data-dir {params.data_dir} --out {output.curves} "
-        "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} "
-        "> {log} 2>&1"
+        "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} 2>&1 "
+        "| tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"

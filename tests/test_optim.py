@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from grokrepro.integrity import read_sealed, write_sealed
 from grokrepro.spec import expand_runs
 from grokrepro.spec.load import SpecError
 from grokrepro.tasks import make_dataset
@@ -132,10 +133,10 @@ def test_a_checkpoint_from_before_the_optimiser_layer_still_resumes(tmp_path, mo
     """Checkpoints written by the hand-written AdamW kept its moments at the top level."""
     runs = [r for r in _runs(train=_train(steps=30, checkpoint_every=10)) if r.optimizer.weight_decay == 0.1]
     uninterrupted, resumed, _, _ = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
-    state = torch.load(tmp_path / "group.pt.prev", weights_only=False)  # the interrupted job's step-10 file
+    state = read_sealed(tmp_path / "group.pt.prev", weights_only=False)  # the interrupted job's step-10 file
     optimiser = state.pop("optimiser")
     state["exp_avg"], state["exp_avg_sq"] = optimiser["base"]["exp_avg"], optimiser["base"]["exp_avg_sq"]
-    torch.save(state, tmp_path / "old.pt")
+    write_sealed(state, tmp_path / "old.pt")
     again = EnsembleTrainer(runs, _datasets(runs), tmp_path / "old.pt").run(progress=False)
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(again.metrics[name], uninterrupted.metrics[name])

@@ -7,11 +7,13 @@ import json
 import time
 from pathlib import Path
 
+from grokrepro.archive import restored_from
 from grokrepro.claims.registry import CHECKS
 from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
                                       verdict_reason, with_controls)
 from grokrepro.metrics.curves import read_complete
-from grokrepro.provenance import git_commit
+from grokrepro.integrity import sha256_file
+from grokrepro.provenance import git_commit, host
 from grokrepro.spec import SpecError
 
 
@@ -40,13 +42,24 @@ def trained_under(curves, name: str) -> str | None:
     return curves.attrs.get(name)  # curves merged before per-run provenance was kept
 
 
+def training_hosts(curves) -> list[dict]:
+    """The distinct host descriptions the curves' groups recorded (none for groups trained before they did)."""
+    groups = json.loads(curves.attrs.get("group_provenance", "{}"))
+    found = {g["host_details"] for g in groups.values() if isinstance(g, dict) and "host_details" in g}
+    return [json.loads(text) for text in sorted(found)]
+
+
 def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
              seed_set: str = "verdict", plugins: dict[str, str] | None = None) -> dict:
     """`other_curves` maps the claims the spec `uses_claims` to their curves files; `plugins` the spec's plug-ins
     to the sha256 of their files."""
     began = time.perf_counter()
-    curves = read_complete(curves_path)
     other_curves = other_curves or {}
+    # The bytes of every file the verdict reads, hashed before they are read: `grokrepro check` and the
+    # report compare the tree with these later.
+    data_sha256 = {str(path): sha256_file(path) for path in [curves_path, *other_curves.values()]
+                   if Path(path).is_file()}
+    curves = read_complete(curves_path)
     others = {claim: read_complete(path) for claim, path in other_curves.items()}
     results, counted = [], []
     for index, spec_check in enumerate(spec.checks):
@@ -87,6 +100,11 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "checks": [{**r.as_json(), "kind": c.kind, "params": c.params, "counts_for_verdict": c.counts_for_verdict}
                    for r, c in zip(results, spec.checks)],
         "data": [str(curves_path), *(str(p) for p in other_curves.values())],
+        "data_sha256": data_sha256,
+        # The group files the curves were merged from, with the sha256 each had when merged.
+        "group_sha256": json.loads(curves.attrs.get("group_sha256", "{}")),
+        # Trained files put back from an archive (grokrepro archive, --config restore=...) rather than trained here.
+        "restored_from": restored_from(Path(curves_path).parent),
         "seeds": sorted(int(s) for s in set(curves["seed"].values)),
         "n_runs": int(curves.sizes["run"]),
         "n_diverged": int((curves["diverged_at"].values >= 0).sum()),
@@ -100,6 +118,10 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "git_dirty": dirty,
         "training_git_commit": trained_under(curves, "git_commit"),
         "versions": json.loads(curves.attrs.get("versions", "{}")),
+        # The hosts the groups were trained on (CPU model, ISA level, torch's CPU capability, any GPU) and the
+        # one judging: check values agree across hosts within their intervals, bit for bit only on one host.
+        "training_hosts": training_hosts(curves),
+        "host": host(),
         "device": curves.attrs.get("devices", "unknown"),
         "runtime_s": float(curves.attrs.get("training_seconds", 0.0)) + time.perf_counter() - began,
     }

@@ -1,7 +1,8 @@
 """Curves as netCDF: dims (run, step), hyper-parameters as coordinates on `run`, provenance in attributes.
 
 Files are written to a temporary name and renamed, and carry `grokrepro_complete = "yes"` only when whole,
-so a crash never leaves a file that a downstream step accepts.
+so a crash never leaves a file that a downstream step accepts. Each also carries the sha256 of its content
+(grokrepro.integrity), checked on every read: a value rewritten in place is refused, not judged.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from grokrepro.integrity import CorruptFileError, partial_name, seal_netcdf, sha256_file, verify_dataset
 
 COMPLETE = "grokrepro_complete"
 # What the trainer itself logs; a probe's variables and units come from its registration (grokrepro/probes).
@@ -38,6 +41,15 @@ def units(name: str) -> tuple[str, str]:
 
 class IncompleteResultError(RuntimeError):
     pass
+
+
+class CorruptResultError(IncompleteResultError):
+    """A curves file that cannot be trusted: unreadable, not marked whole, or its content does not match its
+    sha256. `path` names it, so that a caller can set it aside to be remade."""
+
+    def __init__(self, message: str, path: str | Path):
+        super().__init__(message)
+        self.path = Path(path)
 
 
 def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
@@ -82,10 +94,11 @@ def group_dataset(result, runs, attrs: dict) -> xr.Dataset:
 def write_atomic(dataset: xr.Dataset, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = partial_name(path)
     dataset = dataset.copy()
     dataset.attrs[COMPLETE] = "yes"
     dataset.to_netcdf(partial, engine="netcdf4")
+    seal_netcdf(partial)
     os.replace(partial, path)
 
 
@@ -96,15 +109,20 @@ def read_complete(path: str | Path) -> xr.Dataset:
         raise IncompleteResultError(f"{path}: no such curves file")
     try:
         dataset = xr.load_dataset(path, engine="netcdf4")
-    except (OSError, ValueError) as error:
-        raise IncompleteResultError(f"{path}: not a readable netCDF file ({error})") from None
+    except (OSError, ValueError, RuntimeError) as error:
+        raise CorruptResultError(f"{path}: not a readable netCDF file ({error})", path) from None
     if dataset.attrs.get(COMPLETE) != "yes":
-        raise IncompleteResultError(f"{path}: incomplete (no '{COMPLETE}' mark); rerun the step that makes it")
+        raise CorruptResultError(f"{path}: incomplete (no '{COMPLETE}' mark); rerun the step that makes it", path)
+    try:
+        verify_dataset(dataset, path)
+    except CorruptFileError as error:
+        raise CorruptResultError(str(error), path) from None
     return dataset
 
 
 # What each group recorded when it was trained; the merged file's own attributes describe the merge.
-TRAINING_PROVENANCE = ("spec_sha256", "plugin_sha256", "git_commit", "git_dirty", "versions", "device", "host", "platform", "created",
+TRAINING_PROVENANCE = ("spec_sha256", "plugin_sha256", "git_commit", "git_dirty", "versions", "device", "host",
+                       "platform", "host_details", "created",
                        "wall_seconds", "steps_per_second")
 
 
@@ -128,6 +146,9 @@ def merge_groups(paths: list[str | Path], attrs: dict, sweep_coords: dict[str, d
     spec being merged for) sets the sweep coordinates of every run: a group trained before an axis was swept
     (say train.steps, added to every grid when one grid needed a longer budget) keeps its run ids and its file,
     but lacks that coordinate."""
+    # The sha256 of each group file's bytes, taken before it is read: the verdict records them, and
+    # `grokrepro check` compares the tree with them later.
+    file_sha256 = {str(p): sha256_file(p) for p in paths if Path(p).is_file()}
     groups = [_with_sweep_coords(read_complete(p), sweep_coords) for p in paths]
     merged = xr.concat(groups, dim="run", join="outer", combine_attrs="drop",
                        data_vars="minimal", coords="minimal", compat="override")
@@ -146,6 +167,7 @@ def merge_groups(paths: list[str | Path], attrs: dict, sweep_coords: dict[str, d
     merged.attrs["group_provenance"] = json.dumps(
         {name: {key: g.attrs[key] for key in TRAINING_PROVENANCE if key in g.attrs} for name, g in zip(names, groups)},
         sort_keys=True, default=lambda value: value.item() if hasattr(value, "item") else str(value))
+    merged.attrs["group_sha256"] = json.dumps(file_sha256, sort_keys=True)
     merged.attrs["training_seconds"] = float(sum(g.attrs.get("wall_seconds", 0.0) for g in groups))
     merged.attrs["devices"] = ",".join(sorted({g.attrs.get("device", "?") for g in groups}))
     return merged

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.figures.common import read_description
+from grokrepro.integrity import partial_name, sha256_file
 
 BADGES = {
     "reproduced": "reproduced",
@@ -34,6 +35,29 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def data_problems(verdict: dict) -> list[str]:
+    """The files a verdict was computed from (its curves and the group files they merge) that are gone or whose
+    bytes differ from the sha256 it recorded; paths are relative to the workflow's directory, where the
+    report is built."""
+    recorded = {**verdict.get("group_sha256", {}), **verdict.get("data_sha256", {})}
+    if "data_sha256" not in verdict:
+        return ["this verdict records no sha256 of its data, so its data cannot be checked"]
+    problems = []
+    for path, sha256 in sorted(recorded.items()):
+        if not Path(path).is_file():
+            problems.append(f"missing: {path}")
+        elif sha256_file(path) != sha256:
+            problems.append(f"changed since the verdict: {path}")
+    return problems
+
+
+def trained_by_other_code(verdict: dict) -> bool:
+    """Whether some of the curves were trained by another commit than the one that computed the verdict
+    (run ids name configurations, not code: a change to the training code retrains nothing by itself)."""
+    trained = {c.strip() for c in str(verdict.get("training_git_commit") or "").split(",") if c.strip()}
+    return bool(trained) and trained != {verdict.get("git_commit")}
+
+
 def _claim_section(name: str, claim_dir: Path | None) -> dict:
     paper, summary = CLAIMS.get(name, ("", ""))
     section = {"name": name, "paper": paper, "summary": summary, "implemented": False}
@@ -46,6 +70,7 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
         figures.append({"name": png.stem.replace("_", " "), "src": f"data:image/png;base64,{encoded}",
                         "description": read_description(png)})
     return {**section, "implemented": True, "verdict": verdict, "badge": badge(verdict),
+            "data_problems": data_problems(verdict), "other_code": trained_by_other_code(verdict),
             "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
 
 
@@ -61,10 +86,11 @@ def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None)
     html = environment.get_template("report.html.j2").render(sections=sections)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    partial = partial_name(out)
     partial.write_text(html)
     os.replace(partial, out)
     if summary is not None:
         lines = [f"{s['name']}\t{s['badge'] if s['implemented'] else 'not implemented'}\t"
-                 f"{s['verdict']['scale'] if s['implemented'] else '-'}" for s in sections]
+                 f"{s['verdict']['scale'] if s['implemented'] else '-'}"
+                 f"{chr(9) + 'DATA MISSING OR CHANGED' if s.get('data_problems') else ''}" for s in sections]
         Path(summary).write_text("\n".join(lines) + f"\nreport: {out}\n")

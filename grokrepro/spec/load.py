@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import math
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     for item in error.errors():
         field = _field_path(tuple(p for p in item["loc"] if p not in tags))
         value = item.get("input")
-        shown = "missing" if item["type"] == "missing" else f"{value!r}"
+        shown = "missing" if item["type"] == "missing" else _bounded_repr(value)
         if len(shown) > 80:
             shown = shown[:77] + "..."
         lines.append(f"{path}{where}: field '{field}' = {shown}: {item['msg']}")
@@ -42,12 +43,59 @@ def _format_validation(path: Path, error: ValidationError, where: str = "") -> S
     return SpecError(head)
 
 
+# A repr that stops after a few items and levels: the offending value may be huge (or, through YAML aliases,
+# a small file's enormous structure), and an error message must not expand it.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict, _REPR.maxset = 3, 6, 6, 6, 6
+_REPR.maxstring, _REPR.maxother, _REPR.maxlong = 80, 80, 40
+
+
+def _bounded_repr(value) -> str:
+    return _REPR.repr(value)
+
+
+# A spec is a page of YAML. Bounds that no real spec comes near, so that a hostile or broken file is refused
+# before the pure-Python parser or the validator spends minutes or gigabytes on it.
+MAX_SPEC_BYTES = 256 * 1024
+MAX_YAML_NODES = 50_000
+MAX_SWEEP_POINTS = 100_000
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts the nodes of the document as expanded, aliases included (an alias is cheap to
+    parse but stands for its whole anchored value), and refuses a document above MAX_YAML_NODES."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._expanded: dict[int, int] = {}
+
+    def compose_node(self, parent, index):
+        node = super().compose_node(parent, index)
+        if id(node) in self._expanded:  # an alias: its anchored node, counted when it was composed
+            return node
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = []
+        size = 1 + sum(self._expanded.get(id(child), 1) for child in children)
+        self._expanded[id(node)] = size
+        if size > MAX_YAML_NODES:
+            raise yaml.composer.ComposerError(
+                None, None, f"the document expands to more than {MAX_YAML_NODES} values (aliases counted "
+                "as what they stand for); a spec this large is refused", node.start_mark)
+        return node
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: spec file not found")
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {path.stat().st_size} bytes; a spec file is at most {MAX_SPEC_BYTES} bytes")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader
     except UnicodeDecodeError as error:
         raise SpecError(f"{path}: not valid YAML: not UTF-8 text (byte {error.start})") from None
     except yaml.YAMLError as error:
@@ -88,7 +136,10 @@ def merge_section(base: dict, override: dict) -> dict:
 def set_path(config: dict, axis: str, value: Any) -> dict:
     """Apply one sweep value: 'section.field' sets a field; a bare section name merges a named variant."""
     section, _, key = axis.partition(".")
-    updated = copy.deepcopy(config)
+    # Only the one section changes: the rest is shared, not copied (a deep copy of the whole configuration,
+    # sweep lists and checks included, made validating a grid quadratic in its size).
+    updated = dict(config)
+    updated[section] = copy.deepcopy(config[section])
     if key:
         kept = {k: v for k, v in updated[section].items() if not (key in _EXCLUSIVE and k in _EXCLUSIVE)}
         updated[section] = {**kept, key: value}
@@ -184,6 +235,9 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
     control_grids = [c["sweep"] for check in checks for c in check["control"] if c.get("sweep")]
     sweep = [*sweep, *(g for g in control_grids if g not in sweep)]
     _check_sweep(path, where, sweep, as_list or bool(control_grids))
+    n_points = sum(math.prod(len(values) for values in grid.values()) for grid in sweep)
+    if n_points > MAX_SWEEP_POINTS:  # before any point is built: a grid's size is a product
+        raise SpecError(f"{path}{where}: field 'sweep' expands to {n_points} points; at most {MAX_SWEEP_POINTS}")
     data = dict(
         claim=spec_file.claim,
         paper=spec_file.paper,
@@ -241,18 +295,31 @@ def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
 
 def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:
     """Overlapping grids may repeat a point (it runs once), but one run must not carry two sets of
-    coordinates, nor two runs one set: checks select runs by coordinates."""
+    coordinates, nor two runs one set: checks select runs by coordinates. Two look-ups per point, so that a
+    grid of thousands of points validates in seconds."""
     from grokrepro.spec.runs import content_hash, run_identity
 
     identity = content_hash(run_identity({s: getattr(valid, s).model_dump() for s in SWEEPABLE_SECTIONS}))
     coords = dict(axis_coordinate(axis, value) for axis, value in point.items())
-    for other_identity, (other_point, other_coords) in seen.items():
-        if (other_identity == identity) != (other_coords == coords):
-            problem = ("are the same run under different coordinates" if other_identity == identity
-                       else f"are different runs with the same coordinates {coords}")
-            raise SpecError(f"{path}{where}: field 'sweep': points {other_point} and {point} {problem}; "
-                            "every run needs its own coordinates")
-    seen[identity] = (point, coords)
+    by_identity, by_coords = seen.setdefault("by_identity", {}), seen.setdefault("by_coords", {})
+    key = tuple(sorted((axis, _comparable(value)) for axis, value in coords.items()))
+    if identity in by_identity and by_identity[identity][1] != coords:
+        other_point, problem = by_identity[identity][0], "are the same run under different coordinates"
+    elif key in by_coords and by_coords[key][1] != identity:
+        other_point, problem = by_coords[key][0], f"are different runs with the same coordinates {coords}"
+    else:
+        by_identity.setdefault(identity, (point, coords))
+        by_coords.setdefault(key, (point, identity))
+        return
+    raise SpecError(f"{path}{where}: field 'sweep': points {other_point} and {point} {problem}; "
+                    "every run needs its own coordinates")
+
+
+def _comparable(value: Any):
+    """A coordinate value as == compares it (1 and 1.0 alike, True apart from 1), usable as a dict key."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return ("number", float(value))
+    return (type(value).__name__, value)
 
 
 def _check_checks(path: Path, where: str, resolved: ResolvedSpec, point_configs: list[ResolvedSpec]) -> None:

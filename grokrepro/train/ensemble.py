@@ -350,11 +350,14 @@ class EnsembleTrainer:
         stopped_at = np.full(n_runs, NOT_REACHED)
         held_since = np.full(n_runs, NOT_REACHED)
         aborted_at = np.full(n_runs, NOT_REACHED)
-        start = 0
+        start, earlier_seconds = 0, 0.0
         if self.checkpoint_path:
             state = load_latest(self.checkpoint_path, [r.run_id for r in self.runs])
             if state is not None:
                 start, metrics = state["step"], state["metrics"]
+                # The interrupted attempts' training time up to the checkpoint: the group's wall_seconds is the
+                # whole training's, not only the resumed part's.
+                earlier_seconds = float(state.get("wall_seconds", 0.0))
                 stopped_at, held_since = state["stopped_at"], state["held_since"]
                 aborted_at = state.get("aborted_at", aborted_at)
                 diverged_at = state["diverged_at"].to(self.device)
@@ -428,14 +431,15 @@ class EnsembleTrainer:
                 bar.update(1)
             step += 1
             if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
-                save_atomic(self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at),
-                            self.checkpoint_path)
+                state = self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at)
+                state["wall_seconds"] = earlier_seconds + time.perf_counter() - began
+                save_atomic(state, self.checkpoint_path)
         bar.close()
         elapsed = time.perf_counter() - began
         return GroupResult(
             run_ids=[r.run_id for r in self.runs], steps=self.steps, metrics=metrics,
             diverged_at=diverged_at.cpu().numpy(), stopped_at=np.asarray(stopped_at),
             aborted_at=np.asarray(aborted_at),
-            device=str(self.device), wall_seconds=elapsed,
+            device=str(self.device), wall_seconds=earlier_seconds + elapsed,
             steps_per_second=done_steps / elapsed if elapsed > 0 else math.nan,
         )
