@@ -8,7 +8,6 @@ one is refused with the field that makes it so.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
@@ -28,30 +27,15 @@ def workflow_limits(config_path: Path = Path("config/config.yaml")) -> dict[str,
     return {key: int(value) for key, value in limits.items()}
 
 
-def dataset_shape(task) -> tuple[int, int, int]:
-    """(examples, input columns, symbols) of a task's dataset, from its settings alone (nothing is made)."""
-    if task.kind == "gaussian_regression":
-        return task.n_train + task.n_test, task.dim, 0
-    if task.kind == "modular":
-        symbols = task.prime
-    elif task.kind == "bitwise":
-        symbols = 2**task.bits
-    else:
-        symbols = math.factorial(task.degree)
-    examples, columns = symbols**2, 2
-    if getattr(task, "target", "classes") == "triples":
-        examples, columns = examples * symbols, 3
-    return examples, columns, symbols
-
-
-def parameter_count(model, symbols: int, columns: int) -> int:
+def parameter_count(model, size) -> int:
     """The model's parameters, counted on PyTorch's meta device: built, never allocated."""
     import torch
 
-    from grokrepro.models import build_model
+    from grokrepro.models import ModelShape, build_model
 
+    shape = ModelShape(size.n_symbols, size.columns, size.outputs, size.token_inputs)
     with torch.device("meta"):
-        network = build_model(model, n_symbols=symbols, input_dim=columns)
+        network = build_model(model, shape)
     return sum(p.numel() for p in network.parameters())
 
 
@@ -70,15 +54,18 @@ def check_limits(spec, path: str | Path, limits: dict[str, int], seed_set: str =
         if first.train.steps > limits["max_steps"]:
             raise SpecError(f"{where}: field 'train.steps' = {first.train.steps}: more than the "
                             f"{limits['max_steps']} steps a training group may take (limits.max_steps)")
-        examples, columns, symbols = dataset_shape(first.task)
+        # a task that can say its size before it is made (its Settings' size()); one that cannot (a file, capped
+        # on its own) is not checked here
+        size = first.task.size() if hasattr(first.task, "size") else None
+        if size is None:
+            continue
+        examples, columns = size.examples, size.columns
         dataset_bytes = n_runs * examples * (columns + 1) * 8  # int64 or float64 inputs and labels, per run
         if dataset_bytes > limits["max_dataset_bytes"]:
-            field = {"modular": "task.prime", "bitwise": "task.bits", "permutation": "task.degree"}.get(
-                first.task.kind, "task.n_train")
-            raise SpecError(f"{where}: field '{field}' gives {examples} examples per run, {dataset_bytes / 2**30:.1f} "
+            raise SpecError(f"{where}: field 'task' ({first.task.kind}) gives {examples} examples per run, {dataset_bytes / 2**30:.1f} "
                             f"GiB for a group of {n_runs} runs; at most {limits['max_dataset_bytes'] / 2**30:.1f} GiB "
                             "(limits.max_dataset_bytes)")
-        parameter_bytes = n_runs * parameter_count(first.model, symbols, columns) * 4
+        parameter_bytes = n_runs * parameter_count(first.model, size) * 4
         if parameter_bytes > limits["max_parameter_bytes"]:
             raise SpecError(f"{where}: field 'model' ({first.model.kind}) has {parameter_bytes / 2**30:.1f} GiB of "
                             f"float32 parameters in a group of {n_runs} runs; at most "

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_serializer, model_validator
 
 from grokrepro.registry import TASKS, Strict, drop_if_default
-from grokrepro.tasks.dataset import Dataset
+from grokrepro.tasks.dataset import Dataset, DatasetSize
 from grokrepro.tasks.noise import LabelNoise, with_label_noise
 
 MODULAR_OPERATIONS = (
@@ -64,7 +64,17 @@ class SplitTask(LabelNoise):
         return self
 
 
-class ModularTask(SplitTask):
+class _Table(SplitTask):
+    """A split task over every pair of `n_symbols()` operands."""
+
+    def size(self) -> DatasetSize:
+        symbols = self.n_symbols()
+        if getattr(self, "target", "classes") == "triples":
+            return DatasetSize(symbols**3, 3, symbols)
+        return DatasetSize(symbols**2, 2, symbols)
+
+
+class ModularTask(_Table):
     kind: Literal["modular"] = "modular"
     operation: Literal[MODULAR_OPERATIONS]
     prime: int = Field(ge=2)
@@ -78,6 +88,9 @@ class ModularTask(SplitTask):
     @property
     def is_regression(self) -> bool:
         return self.target == "triples"
+
+    def n_symbols(self) -> int:
+        return self.prime
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
@@ -101,22 +114,28 @@ class ModularTask(SplitTask):
         return prime
 
 
-class PermutationTask(SplitTask):
+class PermutationTask(_Table):
     kind: Literal["permutation"]
     operation: Literal[PERMUTATION_OPERATIONS]
     degree: int = Field(default=5, ge=2, le=6)
+
+    def n_symbols(self) -> int:
+        return len(permutations(self.degree))
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
         return drop_if_default(handler(self), {"label_noise": 0.0})
 
 
-class BitwiseTask(SplitTask):
+class BitwiseTask(_Table):
     """Bitwise operations on `bits`-bit integers (Liu et al. 2023 use 5-bit XOR)."""
 
     kind: Literal["bitwise"]
     operation: Literal["xor"] = "xor"
     bits: int = Field(default=5, ge=1, le=8)
+
+    def n_symbols(self) -> int:
+        return 2**self.bits
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):

@@ -8,6 +8,17 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class DatasetSize:
+    """What a task's settings say about its dataset before it is made (for the workflow's ceilings)."""
+
+    examples: int
+    columns: int  # of each input row
+    n_symbols: int = 0  # operand vocabulary (token inputs)
+    outputs: int | None = None  # classes, when not the operands
+    token_inputs: bool = True
+
+
+@dataclass(frozen=True)
 class Dataset:
     inputs: np.ndarray  # (n, 2) operand indices (integers: tokens), or (n, dim) real vectors
     labels: np.ndarray  # (n,) class indices, or real targets

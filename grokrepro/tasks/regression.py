@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field
 
 from grokrepro.registry import TASKS, Strict
-from grokrepro.tasks.dataset import Dataset
+from grokrepro.tasks.dataset import Dataset, DatasetSize
 
 
 class GaussianRegressionTask(Strict):
@@ -22,6 +22,9 @@ class GaussianRegressionTask(Strict):
     # draws β and the points; "run" = the run's seed
     split_seed: Union[int, Literal["run"]] = "run"
     is_regression: ClassVar[bool] = True  # known before any data is made (a spec's early stop needs test accuracy)
+
+    def size(self) -> DatasetSize:
+        return DatasetSize(self.n_train + self.n_test, self.dim, token_inputs=False)
 
 
 @TASKS.register("gaussian_regression", GaussianRegressionTask, coords=("n_train",))

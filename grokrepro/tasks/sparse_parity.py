@@ -25,7 +25,7 @@ import numpy as np
 from pydantic import Field, model_serializer, model_validator
 
 from grokrepro.registry import TASKS, drop_if_default
-from grokrepro.tasks.dataset import Dataset
+from grokrepro.tasks.dataset import Dataset, DatasetSize
 from grokrepro.tasks.noise import LabelNoise, with_label_noise
 
 MAX_BITS = 4096
@@ -55,6 +55,9 @@ class SparseParityTask(LabelNoise):
             raise ValueError(f"(n_train + n_test) x n_bits = {n * self.n_bits} input values: at most "
                              f"{MAX_INPUT_VALUES} (512 MiB of float32)")
         return self
+
+    def size(self) -> DatasetSize:
+        return DatasetSize(self.n_train + self.n_test, self.n_bits, outputs=2, token_inputs=False)
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
