@@ -23,6 +23,9 @@ MODULAR_OPERATIONS = (
 PERMUTATION_OPERATIONS = ("x*y", "x*y*x^-1", "x*y*x")
 COMMUTATIVE_OPERATIONS = ("x+y", "x^2+y^2", "x^2+xy+y^2")
 SCALES = ("smoke", "default", "paper")
+# A claim publishes in paper/<claim>; these names are the workflow's own targets there (paper/all,
+# paper/report.html). The claim pattern already refuses a dot.
+RESERVED_CLAIM_NAMES = ("all", "report")
 
 
 class Strict(BaseModel):
@@ -505,6 +508,14 @@ class SpecFile(Strict):
     uses_claims: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(min_length=1)
     scales: dict[Literal[SCALES], ScaleBlock]
+
+    @field_validator("claim")
+    @classmethod
+    def _not_reserved(cls, name):
+        if name in RESERVED_CLAIM_NAMES:
+            raise ValueError(f"{name!r} is reserved for the workflow's own targets (paper/all, paper/report.html); "
+                             f"reserved names: {', '.join(RESERVED_CLAIM_NAMES)}")
+        return name
 
     @model_validator(mode="after")
     def _other_claims(self):
