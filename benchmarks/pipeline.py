@@ -2,7 +2,7 @@
 
     python benchmarks/pipeline.py grokking lazy_to_rich --scale smoke --cores 2
 
-Runs `snakemake -c<cores> paper/<claim> ...` from scratch in a temporary copy of the workflow, sampling the
+Runs `snakemake -c<cores> paper[-<scale>]/<claim> ...` from scratch in a temporary copy of the workflow, sampling the
 scheduler process's own CPU time (not its children's), and prints:
 - wall: the whole run;
 - training: the summed wall time of the training jobs (each on torch_threads threads), and training / cores,
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import psutil
 import xarray as xr
+
+from grokrepro.outputs import published_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ("Snakefile", "rules", "specs", "config", "profiles", "envs")
@@ -84,13 +86,15 @@ def training_seconds(directory: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("claims", nargs="*", help="claims to run (none: paper/all)")
+    parser.add_argument("claims", nargs="*", help="claims to run (none: every claim, paper[-<scale>]/all)")
     parser.add_argument("--scale", default="smoke")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--config", nargs="*", default=[], help="more --config items, e.g. scheduler choices")
-    parser.add_argument("--keep", type=Path, help="run in this new directory and keep it (paper/, results/, logs/)")
+    parser.add_argument("--keep", type=Path, help="run in this new directory and keep it (paper*/, results/, logs/)")
     args = parser.parse_args()
-    targets = [f"paper/{c}" for c in args.claims] or ["paper/all"]
+    seed_set = dict(item.split("=", 1) for item in args.config if "=" in item).get("seed_set", "verdict")
+    published = published_dir(args.scale, seed_set)
+    targets = [f"{published}/{c}" for c in args.claims] or [f"{published}/all"]
     startup = cli_startup_seconds()
     with tempfile.TemporaryDirectory() as scratch:
         if args.keep:

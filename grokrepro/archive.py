@@ -3,7 +3,8 @@
 `grokrepro archive` packs, for every claim of a scale, the training groups' curve files (and the weights that
 warm-started runs begin from), the merged curves, the verdict and the spec it was judged under, with a manifest
 giving each file's sha256. `snakemake --config restore=<archive>` puts the trained files back before the DAG is
-planned, so that `paper/all` rebuilds curves, verdicts, figures and the report without training a step.
+planned, so that `paper/all` (`paper-<scale>/all` at another scale) rebuilds curves, verdicts, figures and the
+report without training a step.
 
 Restoring verifies every file against the manifest before it writes anything: an archive with one changed
 byte, a missing member or a member the manifest does not list is refused whole, so a restored tree is either

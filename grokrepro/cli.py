@@ -203,13 +203,22 @@ def cmd_figures(args) -> int:
 def cmd_report(args) -> int:
     from grokrepro.report import write_report
 
-    write_report(args.claim_dirs, args.out, args.summary)
+    names = [n for n in args.claims.split(",") if n] if args.claims else None
+    write_report(args.claim_dirs, args.out, args.summary, names)
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from grokrepro.report import write_summary
+
+    write_summary(args.claim_dirs, args.out, args.report)
     return 0
 
 
 def _results_tree(args) -> Path:
-    suffix = "" if args.seed_set == "verdict" else f"-{args.seed_set}"
-    return Path(args.results) / f"{args.scale}{suffix}"
+    from grokrepro.outputs import seed_suffix
+
+    return Path(args.results) / f"{args.scale}{seed_suffix(args.seed_set)}"
 
 
 def _check_problems(args):
@@ -241,9 +250,11 @@ def cmd_check(args) -> int:
 
 def cmd_archive(args) -> int:
     from grokrepro.archive import write_archive
+    from grokrepro.outputs import VERDICT_SEEDS, published_dir, seed_suffix
     from grokrepro.spec.discover import discover_specs
 
     results = _results_tree(args)
+    seeds = "" if args.seed_set == VERDICT_SEEDS else f" seed_set={args.seed_set}"
     # An archive must rebuild every verdict without training: refuse a tree with a file missing or changed.
     problems = _check_problems(args)
     if problems:
@@ -253,8 +264,8 @@ def cmd_archive(args) -> int:
     manifest = write_archive(results, args.out, discover_specs(Path("specs"), args.specs or ""))
     total = sum(f["bytes"] for f in manifest["files"].values())
     print(f"{args.out}: {len(manifest['files'])} files of {len(manifest['claims'])} claims, {total / 1e6:.1f} MB, "
-          f"each with its sha256; rebuild with: snakemake -c2 paper/all --config scale={args.scale} "
-          f"restore={args.out}", file=sys.stderr)
+          f"each with its sha256; rebuild with: snakemake -c2 {published_dir(args.scale, args.seed_set)}/all "
+          f"--config scale={args.scale}{seeds} restore={args.out}", file=sys.stderr)
     return 0
 
 
@@ -336,8 +347,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("report", help="write the self-contained HTML audit report")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--summary", type=Path, help="also write a one-line-per-claim verdict summary here")
+    p.add_argument("--claims", help="list only these claims, comma-separated (absent or empty: every "
+                                    "paper's claim and every folder given)")
     p.add_argument("claim_dirs", nargs="*", type=Path, help="paper/<claim> folders with verdict.json")
     p.set_defaults(handler=cmd_report)
+
+    p = commands.add_parser("summary", help="write the one-line-per-claim verdict summary of a report")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--report", type=Path, required=True, help="the report the summary points to")
+    p.add_argument("claim_dirs", nargs="*", type=Path, help="paper/<claim> folders with verdict.json")
+    p.set_defaults(handler=cmd_summary)
     return parser
 
 

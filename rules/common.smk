@@ -1,22 +1,25 @@
 import json
+import re
 import sys
 from pathlib import Path
 
 from grokrepro.archive import ArchiveError, only_plans, restore_archive
 from grokrepro.claims.catalog import CLAIMS
 from grokrepro.cluster import training_cost, training_resources
-from grokrepro.spec import SpecError, expand_runs, load_spec, training_groups, warm_start_runs
-from grokrepro.spec.discover import check_used_claims, discover_specs
+from grokrepro.outputs import logs_dir, published_dir, results_dir, wrong_tree_message
+from grokrepro.spec import SpecError, expand_runs, training_groups, warm_start_runs
+from grokrepro.spec.discover import load_claims
 from grokrepro.spec.limits import DEFAULT_LIMITS, check_limits
 from grokrepro.spec.load import plugin_files
 
 SCALE = config["scale"]
 SEED_SET = config["seed_set"]
-# Other seed sets than the verdict seeds get their own trees, so they never overwrite or pass for verdicts.
-SEED_SUFFIX = "" if SEED_SET == "verdict" else f"-{SEED_SET}"
-RESULTS = f"results/{SCALE}{SEED_SUFFIX}"
-LOGS = f"logs/{SCALE}{SEED_SUFFIX}"
-PAPER = f"paper{SEED_SUFFIX}"
+# Every scale and seed set has its own trees (grokrepro.outputs), so that no run overwrites another's results
+# or passes for a verdict: default publishes in paper/, smoke in paper-smoke/, development seeds in
+# paper-development/, paper-smoke-development/, ...
+RESULTS = results_dir(SCALE, SEED_SET)
+LOGS = logs_dir(SCALE, SEED_SET)
+PAPER = published_dir(SCALE, SEED_SET)
 TORCH_THREADS = int(config["torch_threads"])
 # The software of every job under --sdm conda (relative to rules/). Without it, jobs run in the current environment.
 # Either way, jobs call `python -m grokrepro.cli`, which imports the grokrepro of the workflow's own directory.
@@ -24,19 +27,36 @@ CONDA_ENV = "../envs/grokrepro.yaml"
 
 # Every specs/*.yaml is a claim of the workflow, and so is every file of --config specs=a.yaml,b.yaml: the
 # eight papers' claims are specs that ship, a researcher's own experiment is one more file. A claim's name is
-# its spec's `claim` field. A bad spec stops the workflow here, before any job starts, with the message naming
-# file and field.
+# its spec's `claim` field. A spec that does not validate is left out (BROKEN, with its message naming file and
+# field): the other claims still run, and a target that needs it (paper/<claim>, paper/all) fails when the DAG
+# is built, before any job starts. Two specs of one claim stop the whole workflow.
 try:
-    SPECS = discover_specs(Path("specs"), config.get("specs") or "")
-    RESOLVED = {name: load_spec(path, SCALE) for name, path in SPECS.items()}
-    check_used_claims(SPECS, RESOLVED)
-    for name, spec in RESOLVED.items():
-        check_limits(spec, SPECS[name], {**DEFAULT_LIMITS, **config.get("limits", {})}, SEED_SET)
+    SPECS, RESOLVED, BROKEN = load_claims(Path("specs"), config.get("specs") or "", SCALE)
 except SpecError as error:
     sys.stderr.write(f"grokrepro: invalid spec, nothing was run.\n{error}\n")
     sys.exit(1)
+# A spec above the workflow's ceilings (config `limits`) is left out like one that does not validate.
+for name, spec in list(RESOLVED.items()):
+    try:
+        check_limits(spec, SPECS[name], {**DEFAULT_LIMITS, **config.get("limits", {})}, SEED_SET)
+    except SpecError as error:
+        BROKEN[name] = str(error)
+        del RESOLVED[name], SPECS[name]
+for message in BROKEN.values():
+    sys.stderr.write(f"grokrepro: invalid spec, left out: {message.splitlines()[0]}\n")
 # The papers' claims that have no spec yet: listed in the report as not implemented, never as reproduced.
-NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS]
+NOT_IMPLEMENTED = [name for name in CLAIMS if name not in SPECS and name not in BROKEN]
+# --config claims=a,b: the claims paper/report.html lists and builds (default: every one). paper/all stays every
+# claim, so it refuses a choice rather than publish a partial report under its name.
+CHOSEN = config.get("claims") or []
+CHOSEN = [name.strip() for name in (CHOSEN.split(",") if isinstance(CHOSEN, str) else CHOSEN) if name.strip()]
+unknown = [name for name in CHOSEN if name not in {*SPECS, *BROKEN, *CLAIMS}]
+if unknown:
+    sys.stderr.write(
+        f"grokrepro: --config claims={','.join(CHOSEN)}: no spec declares {unknown} "
+        f"(claims found: {', '.join(sorted({*SPECS, *BROKEN}))}), nothing was run.\n"
+    )
+    sys.exit(1)
 
 RUNS = {name: expand_runs(spec, SEED_SET) for name, spec in RESOLVED.items()}
 GROUPS = {name: training_groups(runs) for name, runs in RUNS.items()}
@@ -91,10 +111,14 @@ if any(LOST.values()):
                      "they are rebuilt, with everything computed from them\n")
 
 
+
 wildcard_constraints:
     claim="|".join(SPECS) or "no-claim",
     missing="|".join(NOT_IMPLEMENTED) or "no-claim",
+    broken="|".join(map(re.escape, BROKEN)) or "no-claim",
     group=r"g[0-9a-f]+",
+    # Another scale's or seed set's published tree (paper, paper-smoke, paper-development, ...), not this one's.
+    other_tree=rf"(?!{re.escape(PAPER)}/)paper(-[a-z0-9_]+)*",
 
 
 def group_files(wildcards):
@@ -141,6 +165,45 @@ def train_priority(wildcards):
 def used_curves(wildcards):
     """Curves of the other claims this claim's checks read (spec field uses_claims)."""
     return {other: f"{RESULTS}/{other}/curves.nc" for other in RESOLVED[wildcards.claim].uses_claims}
+
+
+def refuse(message):
+    """An input function that fails with `message` (formatted with the job's wildcards) when the DAG is built:
+    the target cannot be made, and no job of this run starts."""
+
+    def fail(wildcards):
+        raise ValueError(message(wildcards))
+
+    return fail
+
+
+def report_claims(wildcards):
+    """The published folders paper/report.html lists: --config claims=..., or every claim."""
+    names = CHOSEN or [*SPECS, *BROKEN]
+    broken = [name for name in names if name in BROKEN]
+    if broken:
+        raise ValueError(broken_message(broken, f"{PAPER}/report.html"))
+    return [f"{PAPER}/{name}" for name in names if name in SPECS]
+
+
+def every_claim(wildcards):
+    """paper/all: every claim, with no invalid spec and no choice of claims."""
+    if CHOSEN:
+        raise ValueError(
+            f"grokrepro: {PAPER}/all is every claim, and --config claims={','.join(CHOSEN)} chooses some: "
+            f"ask for {PAPER}/report.html to report only those"
+        )
+    if BROKEN:
+        raise ValueError(broken_message(list(BROKEN), f"{PAPER}/all"))
+    return expand(f"{PAPER}/{{claim}}", claim=SPECS)
+
+
+def broken_message(names, target):
+    lines = [
+        f"grokrepro: {target} needs claim {name}, whose spec is invalid: {BROKEN[name].splitlines()[0]}"
+        for name in names
+    ]
+    return "\n".join(lines)
 
 
 def plugins(wildcards):

@@ -45,7 +45,7 @@ def write_user_spec(directory):
 def smoke_run(tmp_path_factory):
     """The whole smoke DAG, a user's own spec included, run once per test session with -c2."""
     directory = write_user_spec(copy_workflow(tmp_path_factory.mktemp("smoke")))
-    done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,
+    done = subprocess.run(["snakemake", "-c2", "paper-smoke/all", "--config", "scale=smoke"], cwd=directory,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return directory

@@ -25,13 +25,13 @@ def archive(smoke_run, tmp_path_factory):
 
 
 def snakemake(directory, *arguments):
-    return subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke", *arguments], cwd=directory,
+    return subprocess.run(["snakemake", "-c2", "paper-smoke/all", "--config", "scale=smoke", *arguments], cwd=directory,
                           capture_output=True, text=True, timeout=900)
 
 
 def test_restore_rebuilds_the_report_without_training(archive, smoke_run, tmp_path):
     fresh = write_user_spec(copy_workflow(tmp_path))
-    plan = subprocess.run(["snakemake", "-n", "paper/all", "--config", "scale=smoke", f"restore={archive}"],
+    plan = subprocess.run(["snakemake", "-n", "paper-smoke/all", "--config", "scale=smoke", f"restore={archive}"],
                           cwd=fresh, capture_output=True, text=True, timeout=300)
     assert plan.returncode == 0, plan.stderr[-3000:]
     assert "nothing written: this command only plans" in plan.stderr  # a dry run checks and writes nothing
@@ -40,7 +40,7 @@ def test_restore_rebuilds_the_report_without_training(archive, smoke_run, tmp_pa
     done = snakemake(fresh, f"restore={archive}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rule train" not in done.stdout + done.stderr
-    assert (fresh / "paper/report.html").is_file()
+    assert (fresh / "paper-smoke/report.html").is_file()
     for claim, archived in archived_verdicts(archive).items():
         rebuilt = json.loads((fresh / f"results/smoke/{claim}/verdict.json").read_text())
         assert rebuilt["verdict"] == archived["verdict"], claim

@@ -98,7 +98,7 @@ def test_a_diverged_run_flows_through_the_whole_dag_into_the_report(tmp_path):
     raw["checks"] = [check for check in raw["checks"] if check["name"] != "E1"]
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
 
-    done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,
+    done = subprocess.run(["snakemake", "-c2", "paper-smoke/all", "--config", "scale=smoke"], cwd=directory,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -110,11 +110,11 @@ def test_a_diverged_run_flows_through_the_whole_dag_into_the_report(tmp_path):
             later = curves["step"].values > curves["diverged_at"].values[run]
             assert later.any() and np.isnan(curves["train_loss"].values[run, later]).all()
 
-    verdict = json.loads((directory / "paper/grokking/verdict.json").read_text())
+    verdict = json.loads((directory / "paper-smoke/grokking/verdict.json").read_text())
     assert verdict["n_diverged"] == 2 and verdict["verdict"] == "inconclusive"
     g1 = next(check for check in verdict["checks"] if check["name"] == "G1")
     assert g1["status"] == "inconclusive" and "2 of its runs diverged" in g1["detail"]
-    html = (directory / "paper/report.html").read_text()
+    html = (directory / "paper-smoke/report.html").read_text()
     assert "2 diverged" in html and "2 of its runs diverged" in html
-    assert sorted(p.name for p in (directory / "paper/grokking").glob("*.png")) == [
+    assert sorted(p.name for p in (directory / "paper-smoke/grokking").glob("*.png")) == [
         *(f"{name}.png" for name in sorted(figure_names("grokking")))]

@@ -36,7 +36,7 @@ def open_report(browser, report: Path, width: int):
 def test_report_renders_every_claim_with_figures(smoke_run, browser):
     from grokrepro.claims.catalog import CLAIMS
 
-    page, errors = open_report(browser, smoke_run / "paper/report.html", 1280)
+    page, errors = open_report(browser, smoke_run / "paper-smoke/report.html", 1280)
     assert errors == []
     implemented = {p.stem for p in (smoke_run / "specs").glob("*.yaml")}
     for claim in CLAIMS:
@@ -54,7 +54,7 @@ def test_report_renders_every_claim_with_figures(smoke_run, browser):
 
 
 def test_report_is_usable_at_phone_width(smoke_run, browser):
-    page, errors = open_report(browser, smoke_run / "paper/report.html", 375)
+    page, errors = open_report(browser, smoke_run / "paper-smoke/report.html", 375)
     assert errors == []
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"page is {overflow}px wider than a phone screen"

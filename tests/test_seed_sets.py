@@ -33,20 +33,23 @@ def test_verdict_records_and_report_shows_the_seed_set(tmp_path):
     assert json.loads(verdict_for(tmp_path / "plain").read_text())["seed_set"] == "verdict"
 
 
-def test_development_seeds_write_their_own_results_and_paper_trees(workflow_dir):
+def test_each_scale_and_seed_set_writes_its_own_results_and_paper_trees(workflow_dir):
     def plan(target, *config):
-        done = subprocess.run(["snakemake", "-c2", "--dry-run", target, "--config", "scale=smoke", *config],
+        done = subprocess.run(["snakemake", "-c2", "--dry-run", target, "--config", *config],
                               cwd=workflow_dir, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return done.stdout + done.stderr
 
-    development = plan("paper-development/all", "seed_set=development")
+    development = plan("paper-smoke-development/all", "scale=smoke", "seed_set=development")
     assert "results/smoke-development/grokking/verdict.json" in development
-    assert "paper-development/grokking" in development and "paper-development/report.html" in development
-    assert "results/smoke/" not in development and " paper/" not in development
-    verdict = plan("paper/all")  # the verdict seeds keep the default paths
-    assert "results/smoke/grokking/verdict.json" in verdict and "paper/report.html" in verdict
-    assert "smoke-development" not in verdict and "paper-development" not in verdict
+    assert "paper-smoke-development/grokking" in development
+    assert "paper-smoke-development/report.html" in development
+    assert "results/smoke/" not in development and " paper/" not in development and " paper-smoke/" not in development
+    verdict = plan("paper-smoke/all", "scale=smoke")  # the verdict seeds drop the seed set's suffix
+    assert "results/smoke/grokking/verdict.json" in verdict and "paper-smoke/report.html" in verdict
+    assert "development" not in verdict and " paper/" not in verdict
+    default = plan("paper-development/grokking", "seed_set=development")  # the default scale drops the scale's
+    assert "results/default-development/grokking/verdict.json" in default and "paper-development/grokking" in default
 
 
 def test_report_says_a_control_that_could_not_be_computed_was_not_decided(tmp_path):

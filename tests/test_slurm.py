@@ -40,7 +40,8 @@ def test_a_training_job_asks_for_a_gpu_only_where_it_will_use_one(tmp_path, scal
 
 
 def plan(directory, scale):
-    done = subprocess.run(["snakemake", "--profile", "profiles/slurm", "paper/all", "--config", f"scale={scale}",
+    tree = "paper" if scale == "default" else f"paper-{scale}"
+    done = subprocess.run(["snakemake", "--profile", "profiles/slurm", f"{tree}/all", "--config", f"scale={scale}",
                            "--dry-run", *NO_ACCOUNTING], cwd=directory, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
@@ -100,7 +101,7 @@ def test_smoke_claim_runs_through_a_real_slurm(slurm, workflow_dir):
     one_small_claim(workflow_dir)
     started = time.time()
     done = subprocess.run(
-        ["snakemake", "--profile", "profiles/slurm", "paper/all", "--config", "scale=smoke", *NO_ACCOUNTING,
+        ["snakemake", "--profile", "profiles/slurm", "paper-smoke/all", "--config", "scale=smoke", *NO_ACCOUNTING,
          # A test cluster answers at once; the default first wait (40 s) suits a busy shared one.
          "--slurm-init-seconds-before-status-checks", "1"],
         cwd=workflow_dir, env=slurm, capture_output=True, text=True, timeout=600)
@@ -108,9 +109,9 @@ def test_smoke_claim_runs_through_a_real_slurm(slurm, workflow_dir):
     assert done.returncode == 0, log
     print(f"smoke claim through SLURM: {time.time() - started:.0f} s")
 
-    verdict = json.loads((workflow_dir / "paper/grokking/verdict.json").read_text())
+    verdict = json.loads((workflow_dir / "paper-smoke/grokking/verdict.json").read_text())
     assert verdict["scale"] == "smoke" and {c["name"] for c in verdict["checks"]} == {"G1", "G2", "G3"}
-    assert (workflow_dir / "paper/report.html").is_file()
+    assert (workflow_dir / "paper-smoke/report.html").is_file()
 
     # Every job but the local ones (publish, report) went through sbatch, and each finished there.
     jobs = slurm_jobs(slurm)

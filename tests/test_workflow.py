@@ -29,7 +29,7 @@ def snakemake(directory, *arguments):
 def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     workflow_dir = smoke_run
 
-    verdict = json.loads((workflow_dir / "paper/grokking/verdict.json").read_text())
+    verdict = json.loads((workflow_dir / "paper-smoke/grokking/verdict.json").read_text())
     for key in ("claim", "paper", "scale", "verdict", "checks", "data", "spec_sha256", "git_commit", "runtime_s"):
         assert key in verdict
     assert verdict["scale"] == "smoke"
@@ -38,9 +38,9 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     # E1 (early abort, beyond the paper) is shown but not counted; its smoke predictor stops every aborting run
     assert [c["counts_for_verdict"] for c in verdict["checks"]] == [True, True, True, False]
     assert verdict["n_aborted"] == 2
-    spectral = json.loads((workflow_dir / "paper/spectral_prediction/verdict.json").read_text())
+    spectral = json.loads((workflow_dir / "paper-smoke/spectral_prediction/verdict.json").read_text())
     assert [c["name"] for c in spectral["checks"]] == ["O1", "P1", "P2"]
-    assert sorted(p.stem for p in (workflow_dir / "paper/spectral_prediction").glob("*.png")) == sorted(
+    assert sorted(p.stem for p in (workflow_dir / "paper-smoke/spectral_prediction").glob("*.png")) == sorted(
         figure_names("spectral_prediction"))
     for check in verdict["checks"]:
         assert {"name", "statement", "value", "threshold", "passed"} <= set(check)
@@ -48,7 +48,7 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
         assert curves["test_acc"].dims == ("run", "step")
         assert "spec_json" in curves.attrs and "versions" in curves.attrs
 
-    drawn = sorted(p.stem for p in (workflow_dir / "paper/grokking").glob("*.png"))
+    drawn = sorted(p.stem for p in (workflow_dir / "paper-smoke/grokking").glob("*.png"))
     assert drawn == sorted(figure_names("grokking"))
     assert {"accuracy_curves", "early_abort", "time_to_generalise", "weight_decay_data_need"} <= set(drawn) and set(generic.FIGURES) <= set(drawn)
     # a claim's figures are one job, and no job makes a dataset on its own
@@ -57,18 +57,18 @@ def test_smoke_dag_builds_verdicts_figures_and_report(smoke_run):
     # finished jobs leave no checkpoint behind, so a forced rerun trains instead of resuming at the last step
     assert list((workflow_dir / "results/smoke").glob("*/runs/*.nc"))
     assert not list((workflow_dir / "results/smoke").glob("*/checkpoints/*.pt*"))
-    html = (workflow_dir / "paper/report.html").read_text()
+    html = (workflow_dir / "paper-smoke/report.html").read_text()
     assert "data:image/png;base64," in html
     for claim in CLAIMS:
         assert f'id="{claim}"' in html
     implemented = {p.stem for p in (workflow_dir / "specs").glob("*.yaml")}
     assert html.count("not implemented") >= 2 * (len(CLAIMS) - len(implemented))
     for claim in implemented:
-        assert json.loads((workflow_dir / f"paper/{claim}/verdict.json").read_text())["claim"] == claim
+        assert json.loads((workflow_dir / f"paper-smoke/{claim}/verdict.json").read_text())["claim"] == claim
     assert any((workflow_dir / "logs/smoke/grokking/train").glob("*.log"))
 
     # Nothing to do the second time: outputs are complete and up to date.
-    again = snakemake(workflow_dir, "paper/all", "--config", "scale=smoke", "--dry-run")
+    again = snakemake(workflow_dir, "paper-smoke/all", "--config", "scale=smoke", "--dry-run")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
@@ -84,7 +84,7 @@ def test_warm_started_runs_begin_from_their_parents_weights(smoke_run):
                  for seed, norm in zip(warm["seed"].values, warm["param_norm"].values)}
         for seed, norm in zip(runs["seed"].values, runs["param_norm"].values[:, 0]):
             assert norm == pytest.approx(final[int(seed)], rel=1e-6)
-    verdict = json.loads((smoke_run / "paper/critical_dataset_size/verdict.json").read_text())
+    verdict = json.loads((smoke_run / "paper-smoke/critical_dataset_size/verdict.json").read_text())
     assert verdict["data"] == ["results/smoke/critical_dataset_size/curves.nc", "results/smoke/ungrokking/curves.nc"]
 
 
@@ -95,7 +95,7 @@ def test_editing_a_threshold_recomputes_the_verdict_without_retraining(smoke_run
     shutil.copytree(smoke_run, directory, symlinks=True)
     spec = directory / "specs/grokking.yaml"
     spec.write_text(spec.read_text().replace("min_delay_span: 3.0", "min_delay_span: 3.5"))
-    plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
+    plan = snakemake(directory, "paper-smoke/all", "--config", "scale=smoke", "--dry-run")
     text = plan.stdout + plan.stderr
     assert "rule verdict:" in text
     assert "rule train:" not in text and "rule dataset:" not in text
@@ -110,7 +110,7 @@ def test_changing_the_checkpoint_interval_retrains_nothing(smoke_run, tmp_path):
     text = spec.read_text()
     assert "log_points: 20, checkpoint_every: 100}" in text
     spec.write_text(text.replace("log_points: 20, checkpoint_every: 100}", "log_points: 20, checkpoint_every: 50}"))
-    plan = snakemake(directory, "paper/all", "--config", "scale=smoke", "--dry-run")
+    plan = snakemake(directory, "paper-smoke/all", "--config", "scale=smoke", "--dry-run")
     text = plan.stdout + plan.stderr
     assert plan.returncode == 0, text[-3000:]
     assert "rule train:" not in text and "rule dataset:" not in text
@@ -153,7 +153,8 @@ def test_one_core_gives_identical_curves(smoke_run, tmp_path):
     # Two claims, one of them warm-started from the other's parents, stand for the whole DAG: rerunning all
     # of it at -c1 doubled the suite's longest test for no extra evidence.
     directory = copy_workflow(tmp_path)
-    done = subprocess.run(["snakemake", "-c1", "paper/grokking", "paper/ungrokking", "--config", "scale=smoke"],
+    done = subprocess.run(["snakemake", "-c1", "paper-smoke/grokking", "paper-smoke/ungrokking", "--config",
+                           "scale=smoke"],
                           cwd=directory, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     one_core = sorted((directory / "results/smoke").glob("*/curves.nc"))
@@ -168,7 +169,7 @@ def test_one_core_gives_identical_curves(smoke_run, tmp_path):
 def test_bad_spec_stops_snakemake_before_any_job(workflow_dir):
     spec = workflow_dir / "specs/grokking.yaml"
     spec.write_text(spec.read_text().replace("prime: 97", "prime: 96"))
-    done = snakemake(workflow_dir, "paper/all", "--config", "scale=smoke")
+    done = snakemake(workflow_dir, "paper-smoke/all", "--config", "scale=smoke")
     assert done.returncode != 0
     message = done.stdout + done.stderr
     assert "specs/grokking.yaml" in message and "task.prime" in message and "96" in message
@@ -177,6 +178,6 @@ def test_bad_spec_stops_snakemake_before_any_job(workflow_dir):
 
 def test_unimplemented_claim_target_says_so(workflow_dir):
     (workflow_dir / "specs" / "lazy_to_rich.yaml").unlink()  # a claim of the catalogue without a spec
-    done = snakemake(workflow_dir, "paper/lazy_to_rich", "--config", "scale=smoke")
+    done = snakemake(workflow_dir, "paper-smoke/lazy_to_rich", "--config", "scale=smoke")
     assert done.returncode != 0
     assert "not implemented" in done.stdout + done.stderr

@@ -74,10 +74,19 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
             "figures": figures, "summary": verdict.get("statement", summary), "paper": verdict["paper"]}
 
 
-def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None) -> None:
+def _sections(claim_dirs: list[Path], names: list[str] | None = None) -> list[dict]:
+    """One section per claim: `names` in the papers' order (default: every paper's claim, then the others
+    given), each with its verdict where a folder was given, else marked not implemented."""
     by_name = {Path(d).name: Path(d) for d in claim_dirs}
-    names = list(CLAIMS) + [n for n in by_name if n not in CLAIMS]
-    sections = [_claim_section(name, by_name.get(name)) for name in names]
+    listed = list(CLAIMS) + [n for n in by_name if n not in CLAIMS]
+    if names is not None:
+        listed = [n for n in listed if n in names] + [n for n in names if n not in listed]
+    return [_claim_section(name, by_name.get(name)) for name in listed]
+
+
+def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None,
+                 names: list[str] | None = None) -> None:
+    sections = _sections(claim_dirs, names)
     environment = Environment(loader=PackageLoader("grokrepro.report"),
                               autoescape=select_autoescape(["html", "j2"]))
     environment.filters["fmt"] = _fmt
@@ -90,7 +99,14 @@ def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None)
     partial.write_text(html)
     os.replace(partial, out)
     if summary is not None:
-        lines = [f"{s['name']}\t{s['badge'] if s['implemented'] else 'not implemented'}\t"
-                 f"{s['verdict']['scale'] if s['implemented'] else '-'}"
-                 f"{chr(9) + 'DATA MISSING OR CHANGED' if s.get('data_problems') else ''}" for s in sections]
-        Path(summary).write_text("\n".join(lines) + f"\nreport: {out}\n")
+        write_summary(claim_dirs, summary, out, names)
+
+
+def write_summary(claim_dirs: list[Path], summary: Path, report: Path, names: list[str] | None = None) -> None:
+    """One line per claim (name, verdict, scale, and a mark where its data is missing or changed), then the
+    report's path."""
+    lines = [f"{s['name']}\t{s['badge'] if s['implemented'] else 'not implemented'}\t"
+             f"{s['verdict']['scale'] if s['implemented'] else '-'}"
+             f"{chr(9) + 'DATA MISSING OR CHANGED' if s.get('data_problems') else ''}"
+             for s in _sections(claim_dirs, names)]
+    Path(summary).write_text("\n".join(lines) + f"\nreport: {report}\n")

@@ -13,6 +13,9 @@ from grokrepro.registry import MODELS, PROBES, TASKS, Strict
 from grokrepro.registry import drop_if_default as _drop_if_default
 
 SCALES = ("smoke", "default", "paper")
+# A claim publishes in paper/<claim>; these names are the workflow's own targets there (paper/all,
+# paper/report.html). The claim pattern already refuses a dot.
+RESERVED_CLAIM_NAMES = ("all", "report")
 
 
 # The kinds of task, model and probe a spec may name are those registered (grokrepro.registry), library and
@@ -344,6 +347,14 @@ class SpecFile(Strict):
     uses_claims: list[str] = Field(default_factory=list)
     checks: list[Check] = Field(min_length=1)
     scales: dict[Literal[SCALES], ScaleBlock]
+
+    @field_validator("claim")
+    @classmethod
+    def _not_reserved(cls, name):
+        if name in RESERVED_CLAIM_NAMES:
+            raise ValueError(f"{name!r} is reserved for the workflow's own targets (paper/all, paper/report.html); "
+                             f"reserved names: {', '.join(RESERVED_CLAIM_NAMES)}")
+        return name
 
     @model_validator(mode="after")
     def _other_claims(self):
