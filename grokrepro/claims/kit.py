@@ -7,8 +7,8 @@
   `CheckResult.made_inconclusive` records why a judged result cannot stand.
 - `seed_share` judges a check by the share of seeds on which it holds.
 - `paired_runs` matches runs across the arms of a sweep axis (by seed, or by any key).
-- `CheckParams` is the base of every params model; `Events` adds the fit and generalisation accuracies that
-  define t_fit and t_gen.
+- `CheckParams` is the base of every params model; `Generalises` adds the test accuracy that defines t_gen,
+  `Events` also the train accuracy that defines t_fit.
 """
 
 from __future__ import annotations
@@ -31,11 +31,16 @@ class CheckParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Events(CheckParams):
-    """The accuracies that make a run's events: t_fit (train) and t_gen (test), first logged steps reaching them."""
+class Generalises(CheckParams):
+    """The test accuracy that makes t_gen, the first logged step reaching it."""
+
+    gen_acc: float = Field(0.95, gt=0, le=1)
+
+
+class Events(Generalises):
+    """And the train accuracy that makes t_fit."""
 
     fit_acc: float = Field(0.99, gt=0, le=1)
-    gen_acc: float = Field(0.95, gt=0, le=1)
 
 
 def event_times(runs: xr.Dataset, params: Events) -> tuple[np.ndarray, np.ndarray]:
