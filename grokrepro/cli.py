@@ -172,23 +172,18 @@ def cmd_metrics(args) -> int:
 
 
 def cmd_verdict(args) -> int:
-    from grokrepro.claims.evaluate import evaluate, note_threshold_change
-    from grokrepro.integrity import partial_name
+    from grokrepro.claims.evaluate import judge
 
     spec = load_spec(args.spec, args.scale)
     others = dict(item.split("=", 1) for item in args.other_curves)
     missing = sorted(set(spec.uses_claims) - set(others))
     if missing:
         raise SpecError(f"{args.spec}: uses the curves of {missing}; pass them with --other-curves claim=path")
-    verdict = evaluate(spec, spec_sha256(args.spec), args.curves, others, args.seed_set,
-                       plugins=plugin_sha256(args.spec, spec))
+    verdict = judge(spec, spec_sha256(args.spec), args.curves, others, args.seed_set,
+                    plugins=plugin_sha256(args.spec, spec))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    # Kept beside the verdict but not a declared output, so the workflow never deletes the history.
-    note_threshold_change(verdict, args.out.parent / "thresholds_history.json")
-    partial = partial_name(args.out)
-    partial.write_text(json.dumps(verdict, indent=2) + "\n")
-    partial.replace(args.out)
-    print(f"{spec.claim} ({spec.scale}): {verdict['verdict']}", file=sys.stderr)
+    verdict.write(args.out)
+    print(f"{spec.claim} ({spec.scale}): {verdict.verdict}", file=sys.stderr)
     return 0
 
 

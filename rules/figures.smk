@@ -4,6 +4,8 @@ rule figures:
         spec=lambda wildcards: SPECS[wildcards.claim],
         curves=f"{RESULTS}/{{claim}}/curves.nc",
         verdict=f"{RESULTS}/{{claim}}/verdict.json",
+        # a figure may draw the other claims' runs its checks read (their paths are in the verdict's data)
+        others=lambda wildcards: list(used_curves(wildcards).values()),
         plugins=plugins,
     output:
         report(directory(f"{RESULTS}/{{claim}}/figures"), patterns=["{figure}.png"], category="{claim}"),

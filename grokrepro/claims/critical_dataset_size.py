@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Selection, seed_share, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
-from grokrepro.metrics import bootstrap, first_step_reaching, interval
+from grokrepro.claims.verdict import CheckResult, healthy_runs, seed_table, select_runs
+from grokrepro.metrics import bootstrap, first_step_reaching
 from grokrepro.metrics.sizes import crossing, final_values, log_interpolate, tail_change
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Converged(Strict):
+class Converged(CheckParams):
     axis: str = "train_size"
     # "At convergence": the norm moved less than this (max/min − 1) over the last tail_fraction of the run.
     tail_fraction: float = Field(0.2, gt=0, lt=1)
@@ -77,10 +74,8 @@ def _unconverged(runs: xr.Dataset, params: Converged) -> list[str]:
 def _judged_if_converged(result: CheckResult, unconverged: list[str]) -> CheckResult:
     """A norm read "at convergence" from runs still moving is no evidence either way: inconclusive."""
     if unconverged:
-        result.detail += "; not converged: " + ", ".join(unconverged)
-        result.passed, result.status = False, "inconclusive"
-        return result
-    return judged(result)
+        result.made_inconclusive("not converged: " + ", ".join(unconverged), clear_pass=True)
+    return result
 
 
 def certified_generalisers(runs: xr.Dataset, gen_acc: float, min_share: float) -> np.ndarray:
@@ -96,29 +91,24 @@ def _rises(norms: np.ndarray, losses: np.ndarray, loss_tolerance: float) -> bool
 
 
 @check("memorisation_norm_rises_with_size", MemorisationParams)
-def memorisation_norm_rises(curves: xr.Dataset, spec_check, params: MemorisationParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, where=lambda check, p: {**check.where, **p.memorise},
+              none_match=False)
+def memorisation_norm_rises(sel: Selection, params: MemorisationParams) -> CheckResult:
     """At convergence, random-label (memorising) networks' parameter norm rises strictly with the training-set
     size while their train loss does not fall, on >= min_seed_fraction of the seeds."""
-    runs, n_diverged = healthy_runs(select_runs(curves, {**spec_check.where, **params.memorise}))
-    threshold = params.min_seed_fraction
+    runs = sel.runs
     sizes, seeds, norms = _final_table(runs, "param_norm", params.axis)
     losses = _final_table(runs, "train_loss", params.axis)[2]
     complete = ~np.isnan(norms).any(axis=1)
     if len(sizes) < params.min_sizes or not complete.any():
-        return inconclusive(spec_check, threshold, f"{len(sizes)} sizes with complete seeds; need "
-                            f"{params.min_sizes} ({n_diverged} diverged)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(sizes)} sizes with complete seeds; need {params.min_sizes} "
+                                f"({sel.n_diverged} diverged)", sel.n_runs)
     unconverged = _unconverged(runs, params)
     holds = np.array([_rises(n, l, params.loss_tolerance) for n, l in zip(norms[complete], losses[complete])])
-    share = float(holds.mean())
-    draws = bootstrap(holds.astype(float), np.mean)
     median = np.median(norms[complete], axis=0)
     detail = "; ".join(f"{params.axis} {s:g}: median norm {n:.2f}, median train loss {l:.2e}"
                        for s, n, l in zip(sizes, median, np.median(losses[complete], axis=0)))
-    result = CheckResult(spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-                         interval=list(interval(draws)), seed_fraction=share,
-                         support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                         detail=detail, where=dict(spec_check.where))
-    return _judged_if_converged(result, unconverged)
+    return _judged_if_converged(sel.result(**seed_share(holds, sel.threshold), detail=detail), unconverged)
 
 
 def _memorisation_rise(mem_sizes, mem_median, low, high) -> float:
@@ -130,35 +120,36 @@ def _source(curves: xr.Dataset, params: Converged, others: dict | None) -> xr.Da
 
 
 @check("generalisation_norm_flat_in_size", GeneralisationParams, reads_other_claims=True)
-def generalisation_norm_flat(curves: xr.Dataset, spec_check, params: GeneralisationParams,
-                             others: dict | None = None) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_norm_variation, where=lambda check, p: {**check.where, **p.memorise},
+              none_match=False)
+def generalisation_norm_flat(sel: Selection, params: GeneralisationParams, others: dict | None = None
+                             ) -> CheckResult:
     """Generalising networks settle at a parameter norm that varies <= max_norm_variation over >= min_sizes
     training-set sizes, over which the memorising networks' norm rises >= min_memorisation_rise."""
-    threshold = params.max_norm_variation
-    source = _source(curves, params, others)
+    threshold, memorisers = sel.threshold, sel.runs
+    source = _source(sel.curves, params, others)
     if source is None:
-        return inconclusive(spec_check, threshold, f"no curves of claim {params.generalisers_from!r} were given")
+        return sel.inconclusive(f"no curves of claim {params.generalisers_from!r} were given")
     selected, n_diverged = healthy_runs(select_runs(source, params.generalise))
     generalised = certified_generalisers(selected, params.gen_acc, params.min_fourier_share)
     runs = selected.isel(run=np.nonzero(generalised)[0])
-    memorisers = healthy_runs(select_runs(curves, {**spec_check.where, **params.memorise}))[0]
     sizes, seeds, norms = _final_table(runs, "param_norm", params.axis)
     # sizes at which every seed generalised
     full = ~np.isnan(norms).any(axis=0)
     sizes, norms = sizes[full], norms[:, full]
     left_out = int((~generalised).sum())
     if len(sizes) < params.min_sizes or sizes[-1] / sizes[0] < params.min_size_span:
-        return inconclusive(spec_check, threshold, f"sizes where every seed generalised with Fourier share >= "
-                            f"{params.min_fourier_share}: {list(map(float, sizes))}; need {params.min_sizes} "
-                            f"spanning {params.min_size_span}x ({left_out} runs not certified, {n_diverged} "
-                            "diverged)", int(selected.sizes["run"]))
+        return sel.inconclusive(f"sizes where every seed generalised with Fourier share >= "
+                                f"{params.min_fourier_share}: {list(map(float, sizes))}; need {params.min_sizes} "
+                                f"spanning {params.min_size_span}x ({left_out} runs not certified, {n_diverged} "
+                                "diverged)", int(selected.sizes["run"]))
     mem_sizes, _, mem_norms = _final_table(memorisers, "param_norm", params.axis)
     mem_median = np.nanmedian(mem_norms, axis=0) if mem_norms.size else np.array([])
     rise = _memorisation_rise(mem_sizes, mem_median, sizes[0], sizes[-1]) if mem_norms.size else np.nan
     if not rise >= params.min_memorisation_rise:
-        return inconclusive(spec_check, threshold, f"memorisation's norm rises {rise:.1%} over sizes "
-                            f"{sizes[0]:g}-{sizes[-1]:g}, less than the {params.min_memorisation_rise:.0%} "
-                            "that makes flatness telling (or was not measured there)", int(selected.sizes["run"]))
+        return sel.inconclusive(f"memorisation's norm rises {rise:.1%} over sizes {sizes[0]:g}-{sizes[-1]:g}, less "
+                                f"than the {params.min_memorisation_rise:.0%} that makes flatness telling (or was "
+                                "not measured there)", int(selected.sizes["run"]))
 
     def variation(table):
         median = np.median(table, axis=0)
@@ -172,10 +163,8 @@ def generalisation_norm_flat(curves: xr.Dataset, spec_check, params: Generalisat
     detail += (f"; memorisation's norm rises {rise:.0%} over the same sizes; Fourier share of certified runs "
                f"{shares.min():.3f}-{shares.max():.3f}; {left_out} runs not certified as generalising")
     unconverged = _unconverged(runs, params)
-    result = CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
-                         interval=list(interval(draws)), seed_fraction=float(per_seed),
-                         support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                         detail=detail, where=dict(spec_check.where))
+    result = sel.result(value, value <= threshold, detail, draws=draws, seed_fraction=float(per_seed),
+                        support=float((draws <= threshold).mean()), n_runs=runs.sizes["run"])
     return _judged_if_converged(result, unconverged)
 
 
@@ -210,21 +199,23 @@ def _boundary(runs: xr.Dataset, axis: str, level: float) -> tuple[float, np.ndar
 
 
 @check("critical_size_bounds_grokking", CriticalSizeParams, reads_other_claims=True)
-def critical_size_bounds_grokking(curves: xr.Dataset, spec_check, params: CriticalSizeParams,
-                                  others: dict | None = None) -> CheckResult:
+@selects_runs(threshold=lambda p: {"within_factor": p.within_factor, "min_slowdown": p.min_slowdown},
+              none_match=False)  # it reads every run of the claim: memorisers, generalisers and from-scratch runs
+def critical_size_bounds_grokking(sel: Selection, params: CriticalSizeParams, others: dict | None = None
+                                  ) -> CheckResult:
     """D_crit (where the memorising and generalising networks' norms meet) lies within `within_factor` of the
     ungrokking transition (the other claim's curves) and of the grokking boundary, and grokking slows down
     towards it."""
-    threshold = {"within_factor": params.within_factor, "min_slowdown": params.min_slowdown}
+    curves = sel.curves
     ungrokking = (others or {}).get(params.ungrokking_claim)
     source = _source(curves, params, others)
     if ungrokking is None or source is None:
-        return inconclusive(spec_check, threshold, f"no curves of claim {params.ungrokking_claim!r} or "
-                            f"{params.generalisers_from!r} were given")
+        return sel.inconclusive(f"no curves of claim {params.ungrokking_claim!r} or {params.generalisers_from!r} "
+                                "were given")
     seeds, d_crit, gen_norm = critical_sizes(curves, source, params)
     if not np.isfinite(d_crit).any():
-        return inconclusive(spec_check, threshold, f"memorisation's norm never crosses generalisation's "
-                            f"({gen_norm:.2f}) within the sizes run: D_crit per seed {list(d_crit)}")
+        return sel.inconclusive(f"memorisation's norm never crosses generalisation's ({gen_norm:.2f}) within the "
+                                f"sizes run: D_crit per seed {list(d_crit)}")
     finite = d_crit[np.isfinite(d_crit)]
     estimate = float(np.median(finite))
     draws = bootstrap(finite, np.median)
@@ -263,6 +254,4 @@ def critical_size_bounds_grokking(curves: xr.Dataset, spec_check, params: Critic
               f"median t_gen {slow_from:.0f} at {params.slow_from}x the boundary, {slow_to:.0f} at "
               f"{params.slow_to}x ({slowdown:.1f}x slower); "
               + "; ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in parts.items()))
-    return judged(CheckResult(spec_check.name, spec_check.statement, estimate, threshold, passed, "",
-                              interval=list(interval(draws)), support=support, n_runs=int(curves.sizes["run"]),
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(estimate, passed, detail, draws=draws, support=support, n_runs=curves.sizes["run"])

@@ -11,20 +11,19 @@ import json
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import Generalises, Selection, paired_runs, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, inconclusive, judged, select_runs
-from grokrepro.metrics import bootstrap, first_step_reaching, interval
+from grokrepro.claims.verdict import CheckResult
+from grokrepro.metrics import bootstrap, first_step_reaching
 
 
-class SavingsParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SavingsParams(Generalises):
     # the sweep axis whose variants are the aborting runs and their full-budget twins
     variant_axis: str = "train"
     aborting: str = "early_abort"
     reference: str = "full"
-    gen_acc: float = Field(0.95, gt=0, le=1)
     min_saved: float = Field(0.2, ge=0, le=1)
     max_wrongly_stopped: float = Field(0.0, ge=0, le=1)
 
@@ -52,12 +51,12 @@ def _twin_key(config_json: str, seed: int) -> str:
     return json.dumps([config, int(seed)], sort_keys=True)
 
 
-def twins(runs: xr.Dataset, params: SavingsParams) -> list[tuple[int, int]]:
-    """(index of the aborting run, index of its full-budget twin) pairs."""
-    variant = runs[params.variant_axis].values
-    keys = [_twin_key(c, s) for c, s in zip(runs["config"].values, runs["seed"].values)]
-    references = {keys[k]: k for k in np.nonzero(variant == params.reference)[0]}
-    return [(k, references[keys[k]]) for k in np.nonzero(variant == params.aborting)[0] if keys[k] in references]
+def twins(runs: xr.Dataset, params: SavingsParams) -> np.ndarray:
+    """(index of the aborting run, index of its full-budget twin) rows, in the aborting runs' order."""
+    def twin(k: int) -> str:
+        return _twin_key(runs["config"].values[k], runs["seed"].values[k])
+
+    return paired_runs(runs, params.variant_axis, [params.aborting, params.reference], key=twin)[1]
 
 
 def _summary(rows: np.ndarray) -> tuple[float, float]:
@@ -70,18 +69,18 @@ def _summary(rows: np.ndarray) -> tuple[float, float]:
 
 
 @check("early_abort_savings", SavingsParams)
-def early_abort_savings(curves: xr.Dataset, spec_check, params: SavingsParams) -> CheckResult:
+@selects_runs(threshold=lambda p: {"min_saved": p.min_saved, "max_wrongly_stopped": p.max_wrongly_stopped},
+              healthy=False, none_match=False)
+def early_abort_savings(sel: Selection, params: SavingsParams) -> CheckResult:
     """Stopping the runs the early-loss predictor says will not grok saves >= min_saved of the sweep's optimiser
     updates and stops at most max_wrongly_stopped of the runs whose full-budget twin groks."""
-    threshold = {"min_saved": params.min_saved, "max_wrongly_stopped": params.max_wrongly_stopped}
-    runs = select_runs(curves, spec_check.where)
+    runs = sel.runs
     if params.variant_axis not in runs.coords or "aborted_at" not in runs:
-        return inconclusive(spec_check, threshold, f"the curves have no {params.variant_axis!r} variants with "
-                            "early abort")
+        return sel.inconclusive(f"the curves have no {params.variant_axis!r} variants with early abort")
     pairs = twins(runs, params)
-    if not pairs:
-        return inconclusive(spec_check, threshold, f"no '{params.aborting}' run has a '{params.reference}' twin")
-    aborting, reference = (np.array(side) for side in zip(*pairs))
+    if not len(pairs):
+        return sel.inconclusive(f"no '{params.aborting}' run has a '{params.reference}' twin")
+    aborting, reference = pairs[:, 0], pairs[:, 1]
     steps = trained_steps(runs)
     stopped = runs["aborted_at"].values[aborting] >= 0
     t_gen = first_step_reaching(runs["test_acc"].values, runs["step"].values, params.gen_acc)
@@ -104,7 +103,5 @@ def early_abort_savings(curves: xr.Dataset, spec_check, params: SavingsParams) -
               + f"; not stopped although they never grok: {missed}; updates trained: "
               f"{int(steps[aborting].sum())} with the abort vs {int(steps[reference].sum())} without "
               f"({saved:.1%} saved); interval: bootstrap over twin pairs")
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, saved, threshold, bool(passed), "", interval=list(interval(draws)),
-        seed_fraction=float(np.mean(per_seed)), support=float(support.mean()), n_runs=2 * len(pairs),
-        detail=detail, where=dict(spec_check.where)))
+    return sel.result(saved, passed, detail, draws=draws, seed_fraction=float(np.mean(per_seed)),
+                      support=float(support.mean()), n_runs=2 * len(pairs))

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from grokrepro.archive import restored_from
+from grokrepro.claims.judgement import Verdict
 from grokrepro.claims.registry import CHECKS
 from grokrepro.claims.verdict import (AmbiguousRunsError, decide, downgraded_for_divergence, select_runs,
                                       verdict_reason, with_controls)
@@ -20,18 +21,6 @@ from grokrepro.spec import SpecError
 def thresholds_sha256(spec) -> str:
     checks = [c.model_dump() for c in spec.checks]
     return hashlib.sha256(json.dumps(checks, sort_keys=True).encode()).hexdigest()
-
-
-def note_threshold_change(verdict: dict, history_path: Path) -> dict:
-    """Compare with the thresholds of the last verdict written for this claim and scale; record this one."""
-    history_path = Path(history_path)
-    history = json.loads(history_path.read_text()) if history_path.is_file() else []
-    last = history[-1]["thresholds_sha256"] if history else None
-    verdict["thresholds_changed_from"] = last if last and last != verdict["thresholds_sha256"] else None
-    history.append({"thresholds_sha256": verdict["thresholds_sha256"], "verdict": verdict["verdict"],
-                    "git_commit": verdict["git_commit"]})
-    history_path.write_text(json.dumps(history[-50:], indent=1))
-    return verdict
 
 
 def trained_under(curves, name: str) -> str | None:
@@ -51,8 +40,15 @@ def training_hosts(curves) -> list[dict]:
 
 def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
              seed_set: str = "verdict", plugins: dict[str, str] | None = None) -> dict:
-    """`other_curves` maps the claims the spec `uses_claims` to their curves files; `plugins` the spec's plug-ins
-    to the sha256 of their files."""
+    """The verdict as verdict.json holds it (validated by `judgement.Verdict`). `other_curves` maps the claims
+    the spec `uses_claims` to their curves files; `plugins` the spec's plug-ins to the sha256 of their files."""
+    return judge(spec, spec_sha256, curves_path, other_curves, seed_set, plugins).as_json()
+
+
+def judge(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict | None = None,
+          seed_set: str = "verdict", plugins: dict[str, str] | None = None) -> Verdict:
+    """The claim's verdict from its curves: every check of the spec, with its controls, by the rules of
+    claims.verdict."""
     began = time.perf_counter()
     other_curves = other_curves or {}
     # The bytes of every file the verdict reads, hashed before they are read: `grokrepro check` and the
@@ -84,17 +80,14 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         if spec_check.counts_for_verdict:
             counted.append(results[-1])
     commit, dirty = git_commit()
-    return {
+    return Verdict.model_validate({
         "claim": spec.claim,
         "paper": spec.paper,
         "statement": spec.statement,
         "scale": spec.scale,
-        # "development": the seeds the settings were chosen on, so not a verdict in the sense of CLAIMS.md
         "seed_set": seed_set,
         "verdict": decide(counted),
-        # In the checks' own words: why the verdict is not `reproduced` (empty when it is).
         "reason": verdict_reason(counted),
-        # "substitute" when the scale's setup differs from the paper's; the report labels it so.
         "setting": "substitute" if spec.differs_from_paper else "paper",
         "differs_from_paper": list(spec.differs_from_paper),
         "checks": [{**r.as_json(), "kind": c.kind, "params": c.params, "counts_for_verdict": c.counts_for_verdict}
@@ -124,4 +117,4 @@ def evaluate(spec, spec_sha256: str, curves_path: str | Path, other_curves: dict
         "host": host(),
         "device": curves.attrs.get("devices", "unknown"),
         "runtime_s": float(curves.attrs.get("training_seconds", 0.0)) + time.perf_counter() - began,
-    }
+    })

@@ -11,59 +11,24 @@ from typing import Any, Literal, Optional
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from grokrepro.claims.kit import CheckParams, Selection, budget, matches, paired_runs, selects_runs
 from grokrepro.claims.registry import Requires, check
-from grokrepro.claims.verdict import (INCONCLUSIVE, AmbiguousRunsError, CheckResult, healthy_runs, inconclusive,
-                                      judged, seed_table, select_runs)
-from grokrepro.metrics import bootstrap, first_step_reaching, interval
+from grokrepro.claims.verdict import INCONCLUSIVE, CheckResult, seed_table
+from grokrepro.metrics import bootstrap, first_step_reaching
 
 Accuracy = Literal["test_acc", "train_acc"]
 Metric = Literal["test_acc", "train_acc", "test_loss", "train_loss", "param_norm"]
-
-
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _words(metric: str) -> str:
     return metric.replace("_", " ")
 
 
-def _budget(runs: xr.Dataset) -> float:
-    return float(runs["budget_steps"].values.max()) if "budget_steps" in runs.coords else float(
-        runs["step"].values.max())
-
-
-def _same(values: np.ndarray, wanted: Any) -> np.ndarray:
-    """Which coordinate values equal `wanted`, numbers with select_runs' relative tolerance."""
-    if np.issubdtype(values.dtype, np.number) and isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
-        return np.isclose(values.astype(float), float(wanted), rtol=1e-9, atol=0)
-    return values == wanted
-
-
-def _diverged(n_diverged: int) -> str:
-    return f"; {n_diverged} diverged runs left out" if n_diverged else ""
-
-
-def arm_table(runs: xr.Dataset, axis: str, arms: list, per_run: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds having every arm, table seed x arm) of a per-run quantity; an arm of two runs per seed is an
-    error (the check's `where` leaves another sweep axis free)."""
-    columns = []
-    for arm in arms:
-        chosen = np.nonzero(_same(runs[axis].values, arm))[0]
-        seeds = runs["seed"].values[chosen]
-        if len(set(seeds.tolist())) != len(seeds):
-            raise AmbiguousRunsError(f"several runs with {axis} = {arm!r} share a seed; the check's 'where' must "
-                                     f"fix every sweep axis but {axis!r}")
-        columns.append({int(s): float(per_run[k]) for s, k in zip(seeds, chosen)})
-    seeds = np.array(sorted(set.intersection(*(set(c) for c in columns))), dtype=int)
-    return seeds, np.array([[c[s] for c in columns] for s in seeds]).reshape(len(seeds), len(arms))
-
-
 # --- (a) reaches an accuracy within the budget ----------------------------------------------------------------
 
-class ReachParams(_Params):
+class ReachParams(CheckParams):
     metric: Accuracy = "test_acc"
     acc: float = Field(0.95, gt=0, le=1)
     # the step by which it must be reached; None: each run's own budget
@@ -78,17 +43,15 @@ def reach_statement(params: ReachParams) -> str:
 
 @check("reaches_accuracy", ReachParams, general=True, states=reach_statement,
        requires=Requires(metrics=("{metric}",)))
-def reaches_accuracy(curves: xr.Dataset, spec_check, params: ReachParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def reaches_accuracy(sel: Selection, params: ReachParams) -> CheckResult:
     """The selected runs reach an accuracy within the budget (or by `within_steps`) on >= min_seed_fraction of
     the seeds. A run whose budget ends before `within_steps` without reaching it is unknown: it may pass, never
     counts towards a failure."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    runs, threshold = sel.runs, sel.threshold
     t = first_step_reaching(runs[params.metric].values, runs["step"].values, params.acc)
     budgets = runs["budget_steps"].values.astype(float) if "budget_steps" in runs.coords else np.full(
-        len(t), _budget(runs))
+        len(t), budget(runs))
     deadline = np.full(len(t), float(params.within_steps)) if params.within_steps else budgets
     reached = t <= deadline
     unknown = ~reached & (budgets < deadline)
@@ -99,21 +62,17 @@ def reaches_accuracy(curves: xr.Dataset, spec_check, params: ReachParams) -> Che
     per_run = "; ".join(f"seed {int(s)}: " + (f"at step {x:g}" if np.isfinite(x) else f"never (budget {b:g})")
                         for s, x, b in zip(runs["seed"].values, t, budgets))
     detail = (f"{int(reached.sum())} of {len(t)} runs reach {_words(params.metric)} {params.acc:g} {by} "
-              f"(share {share:.2f}, at least {threshold:.2f} wanted); {per_run}{_diverged(n_diverged)}")
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-        interval=list(interval(draws)), seed_fraction=share, support=support, n_runs=len(t), detail=detail,
-        where=dict(spec_check.where)))
+              f"(share {share:.2f}, at least {threshold:.2f} wanted); {per_run}{sel.diverged}")
+    result = sel.result(share, share >= threshold, detail, draws=draws, seed_fraction=share, support=support)
     if not result.passed and could.mean() >= threshold:
-        result.status = INCONCLUSIVE
-        result.detail = (f"{int(unknown.sum())} runs end before step {params.within_steps} without reaching "
-                         f"{params.acc:g}, so whether they would by then is unknown; " + result.detail)
+        result.made_inconclusive(f"{int(unknown.sum())} runs end before step {params.within_steps} without "
+                                 f"reaching {params.acc:g}, so whether they would by then is unknown", first=True)
     return result
 
 
 # --- (b) one arm generalises k x sooner than another --------------------------------------------------------
 
-class SoonerParams(_Params):
+class SoonerParams(CheckParams):
     # the sweep axis whose values are the arms (a named variant's name, or a number)
     axis: str = "optimizer"
     treated: Any = "treated"
@@ -156,66 +115,65 @@ def speedup_of(table: np.ndarray, budget: float, threshold: float) -> tuple[floa
 def speedup_result(curves: xr.Dataset, spec_check, axis: str, treated, baseline, metric: str, acc: float,
                    min_speedup: float, min_seeds: int) -> CheckResult:
     """Median over seeds of the baseline's time to `acc` over the treated arm's, seeds paired."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = min_speedup
-    if axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {axis!r}")
-    runs = runs.isel(run=np.nonzero(_same(runs[axis].values, treated) | _same(runs[axis].values, baseline))[0])
-    t_gen = first_step_reaching(runs[metric].values, runs["step"].values, acc)
-    if not (_same(runs[axis].values, treated).any() and _same(runs[axis].values, baseline).any()):
-        return inconclusive(spec_check, threshold, f"no runs of {axis} {treated!r} and {baseline!r} both "
-                            f"({n_diverged} diverged runs left out)", int(runs.sizes["run"]))
-    seeds, table = arm_table(runs, axis, [treated, baseline], t_gen)
-    if len(seeds) < min_seeds:
-        return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have both {treated!r} and "
-                            f"{baseline!r}; need {min_seeds} ({n_diverged} diverged runs left out)",
-                            int(runs.sizes["run"]))
-    budget = _budget(runs)
-    value, holds, kind = speedup_of(table, budget, threshold)
-    draws = bootstrap(table, lambda b: speedup_of(b, budget, threshold)[0])
-    # a resample whose outcome is unknown (censored medians) may pass: it never counts towards a failure
-    support = bootstrap(table, lambda b: float(speedup_of(b, budget, threshold)[1] is not False))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_seed = float(np.mean(np.minimum(table[:, 1], budget) / np.minimum(table[:, 0], budget) >= threshold))
-    treated_median, baseline_median = _medians(table)
-
-    def shown(t):
-        return f"{t:g}" if np.isfinite(t) else f">{budget:g}"
-
-    per_seed_text = "; ".join(f"seed {int(s)}: {shown(t)} vs {shown(b)}" for s, (t, b) in zip(seeds, table))
-    detail = (f"{treated} reaches {_words(metric)} {acc:g} {value:.2f}x sooner than {baseline} "
-              f"({kind}, median t_gen {shown(treated_median)} against {shown(baseline_median)} steps over "
-              f"{len(seeds)} seeds, budget {budget:g}, at least {threshold:g}x wanted); per seed, "
-              f"{treated} vs {baseline}: {per_seed_text}" + _diverged(n_diverged))
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, holds is True, "",
-        interval=list(interval(draws)), seed_fraction=per_seed, support=float(support.mean()),
-        n_runs=int(runs.sizes["run"]), detail=detail, where=dict(spec_check.where)))
-    if holds is None:
-        result.status = INCONCLUSIVE
-        result.detail += (f"; inconclusive: the {kind} {value:.2f}x does not decide it (a median is censored at the "
-                          "budget)")
-    if n_diverged and result.status != INCONCLUSIVE:
-        result.status, result.passed = INCONCLUSIVE, False
-        result.detail += f"; inconclusive: {n_diverged} of its runs diverged"
-    return result
+    params = SoonerParams(axis=axis, treated=treated, baseline=baseline, metric=metric, acc=acc,
+                          min_speedup=min_speedup, min_seeds=min_seeds)
+    return generalises_sooner(curves, spec_check, params)
 
 
 @check("generalises_sooner", SoonerParams, general=True, states=sooner_statement,
        requires=Requires(axes={"{axis}": "any"}, arms={"{axis}": ("{treated}", "{baseline}")},
                          metrics=("{metric}",)))
-def generalises_sooner(curves: xr.Dataset, spec_check, params: SoonerParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_speedup, coords=lambda p: (p.axis,), none_match=False)
+def generalises_sooner(sel: Selection, params: SoonerParams) -> CheckResult:
     """Arm `treated` of any sweep axis reaches an accuracy >= min_speedup x sooner than arm `baseline`. The
     statistic is the median over seeds of the baseline's first step at `acc` over the treated arm's, seeds
     paired; a run that never reaches it is later than the budget, which makes the ratio a bound (inconclusive
     where it cannot decide)."""
-    return speedup_result(curves, spec_check, params.axis, params.treated, params.baseline, params.metric,
-                          params.acc, params.min_speedup, params.min_seeds)
+    axis, treated, baseline, metric, acc = params.axis, params.treated, params.baseline, params.metric, params.acc
+    threshold, runs = sel.threshold, sel.runs
+    runs = runs.isel(run=np.nonzero(matches(runs[axis].values, treated) | matches(runs[axis].values, baseline))[0])
+    n_runs = int(runs.sizes["run"])
+    t_gen = first_step_reaching(runs[metric].values, runs["step"].values, acc)
+    if not (matches(runs[axis].values, treated).any() and matches(runs[axis].values, baseline).any()):
+        return sel.inconclusive(f"no runs of {axis} {treated!r} and {baseline!r} both "
+                                f"({sel.n_diverged} diverged runs left out)", n_runs)
+    seeds, pairs = paired_runs(runs, axis, [treated, baseline])
+    table = t_gen[pairs]
+    if len(seeds) < params.min_seeds:
+        return sel.inconclusive(f"only {len(seeds)} seeds have both {treated!r} and {baseline!r}; need "
+                                f"{params.min_seeds} ({sel.n_diverged} diverged runs left out)", n_runs)
+    budget_steps = budget(runs)
+    value, holds, kind = speedup_of(table, budget_steps, threshold)
+    draws = bootstrap(table, lambda b: speedup_of(b, budget_steps, threshold)[0])
+    # a resample whose outcome is unknown (censored medians) may pass: it never counts towards a failure
+    support = bootstrap(table, lambda b: float(speedup_of(b, budget_steps, threshold)[1] is not False))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_seed = float(np.mean(np.minimum(table[:, 1], budget_steps) / np.minimum(table[:, 0], budget_steps)
+                                 >= threshold))
+    treated_median, baseline_median = _medians(table)
+
+    def shown(t):
+        return f"{t:g}" if np.isfinite(t) else f">{budget_steps:g}"
+
+    per_seed_text = "; ".join(f"seed {int(s)}: {shown(t)} vs {shown(b)}" for s, (t, b) in zip(seeds, table))
+    detail = (f"{treated} reaches {_words(metric)} {acc:g} {value:.2f}x sooner than {baseline} "
+              f"({kind}, median t_gen {shown(treated_median)} against {shown(baseline_median)} steps over "
+              f"{len(seeds)} seeds, budget {budget_steps:g}, at least {threshold:g}x wanted); per seed, "
+              f"{treated} vs {baseline}: {per_seed_text}" + sel.diverged)
+    result = sel.result(value, holds is True, detail, draws=draws, seed_fraction=per_seed,
+                        support=float(support.mean()), n_runs=n_runs)
+    if holds is None:
+        result.made_inconclusive(f"inconclusive: the {kind} {value:.2f}x does not decide it (a median is censored "
+                                 "at the budget)")
+    if sel.n_diverged and result.status != INCONCLUSIVE:
+        # said here, not only by the verdict's divergence rule, so that the result itself withdraws its pass
+        result.made_inconclusive(f"inconclusive: {sel.n_diverged} of its runs diverged", clear_pass=True)
+    return result
 
 
 # --- (c) the smallest value of an axis from which runs generalise, arm against arm -----------------------------
 
-class ThresholdParams(_Params):
+class ThresholdParams(CheckParams):
     # the axis along which generalising gets easier (a training fraction, a width); numbers, or any values
     # listed in `order` from hardest to easiest
     axis: str = "train_fraction"
@@ -291,23 +249,21 @@ def _compare(bounds: np.ndarray, by_ratio: bool, threshold: float, same_arm: boo
 @check("smallest_generalising_value", ThresholdParams, general=True, states=threshold_statement,
        requires=Requires(axes={"{axis}": "ordered", "{arm_axis}": "any"},
                          arms={"{arm_axis}": ("{treated}", "{baseline}")}, metrics=("{metric}",)))
-def smallest_generalising_value(curves: xr.Dataset, spec_check, params: ThresholdParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_ratio if p.order is None else p.min_places,
+              coords=lambda p: (p.axis, p.arm_axis), none_match=False)
+def smallest_generalising_value(sel: Selection, params: ThresholdParams) -> CheckResult:
     """The smallest value of any axis from which every larger value tried generalises is smaller with arm
     `treated` than with arm `baseline` (ratio of medians over seeds, or places in a declared `order`). Where no value tried suffices the need is beyond the largest; where the first suffices
     it may lie below: both are bounds, and a comparison they cannot decide is inconclusive."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    runs, threshold = sel.runs, sel.threshold
     by_ratio = params.order is None
-    threshold = params.max_ratio if by_ratio else params.min_places
-    for name in (params.axis, params.arm_axis):
-        if name not in runs.coords:
-            return inconclusive(spec_check, threshold, f"the curves have no coordinate {name!r}")
     t_gen = first_step_reaching(runs[params.metric].values, runs["step"].values, params.acc)
     generalised = np.isfinite(t_gen).astype(float)  # censored (never within the budget): did not generalise
     needs, tried = [], []
     for arm in (params.treated, params.baseline):
-        mine = np.nonzero(_same(runs[params.arm_axis].values, arm))[0]
+        mine = np.nonzero(matches(runs[params.arm_axis].values, arm))[0]
         if len(mine) == 0:
-            return inconclusive(spec_check, threshold, f"no runs at {params.arm_axis} {arm!r}", int(runs.sizes["run"]))
+            return sel.inconclusive(f"no runs at {params.arm_axis} {arm!r}", sel.n_runs)
         values, seeds, table = seed_table(runs.isel(run=mine), params.axis, generalised[mine])
         values = values.tolist()
         if by_ratio:
@@ -315,7 +271,7 @@ def smallest_generalising_value(curves: xr.Dataset, spec_check, params: Threshol
         else:
             unlisted = [v for v in values if v not in params.order]
             if unlisted:
-                return inconclusive(spec_check, threshold, f"{params.axis} values {unlisted} are not in `order`")
+                return sel.inconclusive(f"{params.axis} values {unlisted} are not in `order`")
             ranked = np.argsort([params.order.index(v) for v in values])
             values, table = [values[k] for k in ranked], table[:, ranked]
             positions = np.array([params.order.index(v) for v in values], dtype=float)
@@ -325,11 +281,11 @@ def smallest_generalising_value(curves: xr.Dataset, spec_check, params: Threshol
         tried.append(values)
     seeds = sorted(set(needs[0]) & set(needs[1]))
     if len(seeds) < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have every {params.axis} tried at both "
-                            f"{params.arm_axis} {params.treated!r} and {params.baseline!r}; need {params.min_seeds}"
-                            f"{_diverged(n_diverged)}", int(runs.sizes["run"]))
+        return sel.inconclusive(f"only {len(seeds)} seeds have every {params.axis} tried at both {params.arm_axis} "
+                                f"{params.treated!r} and {params.baseline!r}; need {params.min_seeds}{sel.diverged}",
+                                sel.n_runs)
     bounds = np.array([[*needs[0][s], *needs[1][s]] for s in seeds])
-    same_arm = bool(_same(np.array([params.treated]), params.baseline)[0])
+    same_arm = bool(matches(np.array([params.treated]), params.baseline)[0])
     value, holds = _compare(bounds, by_ratio, threshold, same_arm)
     draws = bootstrap(bounds, lambda b: _compare(b, by_ratio, threshold, same_arm)[0])
     draws = draws[~np.isnan(draws)]
@@ -353,21 +309,18 @@ def smallest_generalising_value(curves: xr.Dataset, spec_check, params: Threshol
     detail = (f"smallest {params.axis} from which every larger one reaches {_words(params.metric)} {params.acc:g} "
               f"within the budget, {params.arm_axis} {params.treated} against {params.baseline}: {found}; per seed: "
               f"{per_seed_text}; tried {', '.join(map(str, tried[0]))} and {', '.join(map(str, tried[1]))}"
-              + _diverged(n_diverged))
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, holds is True, "",
-        interval=list(interval(draws)) if len(draws) else [None, None], seed_fraction=per_seed,
-        support=float(support.mean()), n_runs=int(runs.sizes["run"]), detail=detail, where=dict(spec_check.where)))
+              + sel.diverged)
+    result = sel.result(value, holds is True, detail, draws=draws, seed_fraction=per_seed,
+                        support=float(support.mean()))
     if holds is None:
-        result.status = INCONCLUSIVE
-        result.detail = ("the grid cannot decide it: a median need is only bounded (found at the first value "
-                         "tried, or beyond the last); " + result.detail)
+        result.made_inconclusive("the grid cannot decide it: a median need is only bounded (found at the first "
+                                 "value tried, or beyond the last)", first=True)
     return result
 
 
 # --- (d) a final accuracy or loss beyond a bound ---------------------------------------------------------------
 
-class FinalParams(_Params):
+class FinalParams(CheckParams):
     metric: Metric = "test_acc"
     bound: float = 0.95
     # above: the final value must exceed the bound (an accuracy); below: stay under it (a loss)
@@ -380,19 +333,16 @@ def final_statement(params: FinalParams) -> str:
 
 @check("final_value_beyond", FinalParams, general=True, states=final_statement,
        requires=Requires(metrics=("{metric}",)))
-def final_value_beyond(curves: xr.Dataset, spec_check, params: FinalParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.bound)
+def final_value_beyond(sel: Selection, params: FinalParams) -> CheckResult:
     """The median over seeds of a metric's last logged value is above (or below) a bound; bootstrap interval
     over seeds."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.bound
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    runs, threshold = sel.runs, sel.threshold
     values = runs[params.metric].values
     logged = np.isfinite(values)
     last = np.array([row[mask][-1] if mask.any() else np.nan for row, mask in zip(values, logged)])
     if np.isnan(last).any():
-        return inconclusive(spec_check, threshold, f"{int(np.isnan(last).sum())} runs never logged {params.metric}",
-                            int(runs.sizes["run"]))
+        return sel.inconclusive(f"{int(np.isnan(last).sum())} runs never logged {params.metric}", sel.n_runs)
 
     def beyond(x):
         return x > threshold if params.side == "above" else x < threshold
@@ -401,10 +351,7 @@ def final_value_beyond(curves: xr.Dataset, spec_check, params: FinalParams) -> C
     draws = bootstrap(last, np.median)
     per_run = "; ".join(f"seed {int(s)}: {x:.4g}" for s, x in zip(runs["seed"].values, last))
     detail = (f"median final {_words(params.metric)} {value:.4g} ({params.side} {threshold:g} wanted, last logged "
-              f"value of each run); {per_run}{_diverged(n_diverged)}")
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, bool(beyond(value)), "",
-        interval=list(interval(draws)), seed_fraction=float(beyond(last).mean()),
-        support=float(beyond(draws).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
-        where=dict(spec_check.where)))
+              f"value of each run); {per_run}{sel.diverged}")
+    return sel.result(value, beyond(value), detail, draws=draws, seed_fraction=float(beyond(last).mean()),
+                      support=float(beyond(draws).mean()))
 

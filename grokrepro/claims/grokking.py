@@ -5,67 +5,44 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Events, Selection, event_times, seed_share, selects_runs
 from grokrepro.claims.registry import Requires, check
-from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
-                                      select_runs)
-from grokrepro.metrics import bootstrap, first_step_reaching, interval, value_at_step
+from grokrepro.claims.verdict import CheckResult, seed_table, select_runs
+from grokrepro.metrics import bootstrap, first_step_reaching, value_at_step
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    fit_acc: float = Field(0.99, gt=0, le=1)
-    gen_acc: float = Field(0.95, gt=0, le=1)
-
-
-class DelayedParams(Params):
+class DelayedParams(Events):
     max_test_acc_at_fit: float = Field(0.1, ge=0, le=1)
     min_delay_ratio: float = Field(10.0, gt=1)
     min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
 
 
-class TrendParams(Params):
+class TrendParams(Events):
     axis: str = "train_fraction"
     min_values: int = Field(3, ge=2)
     min_seeds: int = Field(2, ge=1)
     min_delay_span: float = Field(3.0, gt=1)
 
 
-def fit_and_generalise(curves: xr.Dataset, params: Params) -> tuple[np.ndarray, np.ndarray]:
-    steps = curves["step"].values
-    t_fit = first_step_reaching(curves["train_acc"].values, steps, params.fit_acc)
-    t_gen = first_step_reaching(curves["test_acc"].values, steps, params.gen_acc)
-    return t_fit, t_gen
-
-
 @check("delayed_generalisation", DelayedParams, general=True,
        requires=Requires(metrics=("train_acc", "test_acc")))
-def delayed_generalisation(curves: xr.Dataset, spec_check, params: DelayedParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def delayed_generalisation(sel: Selection, params: DelayedParams) -> CheckResult:
     """Grokking: on >= min_seed_fraction of the seeds, test accuracy is <= max_test_acc_at_fit when the training
     set is fit and reaches gen_acc only >= min_delay_ratio x that step."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
-                            f"({n_diverged} diverged)")
-    t_fit, t_gen = fit_and_generalise(runs, params)
+    runs = sel.runs
+    t_fit, t_gen = event_times(runs, params)
     acc_at_fit = value_at_step(runs["test_acc"].values, runs["step"].values, t_fit)
     delayed = (np.isfinite(t_fit) & np.isfinite(t_gen) & (acc_at_fit <= params.max_test_acc_at_fit)
                & (t_gen >= params.min_delay_ratio * t_fit))
-    share = float(delayed.mean())
-    draws = bootstrap(delayed.astype(float), np.mean)
     ratio = np.where(np.isfinite(t_fit), t_gen / t_fit, np.nan)
     per_run = "; ".join(
         f"seed {int(s)}: t_fit {f:g}, test acc there {a:.3f}, t_gen {g:g}" + (f" ({r:.1f}x)" if np.isfinite(r) else "")
         if np.isfinite(f) else f"seed {int(s)}: never fit the training set (t_fit censored at the budget)"
         for s, f, a, g, r in zip(runs["seed"].values, t_fit, acc_at_fit, t_gen, ratio))
-    detail = per_run + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-        interval=list(interval(draws)), seed_fraction=share,
-        support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
-        where=dict(spec_check.where)))
+    return sel.result(**seed_share(delayed, sel.threshold), detail=per_run + sel.diverged)
 
 
 def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple[bool | None, float]:
@@ -89,14 +66,12 @@ def _trend_holds(delays: np.ndarray, fits: np.ndarray, min_span: float) -> tuple
 
 @check("delay_rises_with_less_data", TrendParams,
        requires=Requires(axes={"{axis}": "numeric"}, metrics=("train_acc", "test_acc")))
-def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_delay_span, coords=lambda p: (p.axis,), none_match=False)
+def delay_rises_with_less_data(sel: Selection, params: TrendParams) -> CheckResult:
     """The median delay t_gen - t_fit over seeds rises strictly as `axis` falls, over >= min_values values, the
     largest >= min_delay_span x the smallest, while the median t_fit does not rise."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_delay_span
-    if params.axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
-    t_fit, t_gen = fit_and_generalise(runs, params)
+    runs, threshold = sel.runs, sel.threshold
+    t_fit, t_gen = event_times(runs, params)
     with np.errstate(invalid="ignore"):  # inf - inf where a run never fit: replaced by inf just below
         delay = np.where(np.isfinite(t_fit), t_gen - t_fit, np.inf)
     values, seeds, delays = seed_table(runs, params.axis, delay)
@@ -106,9 +81,9 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
     complete = ~np.isnan(delays).any(axis=1)
     delays, fits, seeds = delays[complete], fits[complete], seeds[complete]
     if len(values) < params.min_values or len(seeds) < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis} and {len(seeds)} "
-                            f"complete seeds; need {params.min_values} and {params.min_seeds} "
-                            f"({n_diverged} diverged runs)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(values)} values of {params.axis} and {len(seeds)} complete seeds; need "
+                                f"{params.min_values} and {params.min_seeds} ({sel.n_diverged} diverged runs)",
+                                sel.n_runs)
 
     def medians(table):
         return np.median(table, axis=0)
@@ -122,20 +97,15 @@ def delay_rises_with_less_data(curves: xr.Dataset, spec_check, params: TrendPara
     per_seed = np.mean([_trend_holds(d, f, threshold)[0] is True for d, f in zip(delays, fits)])
     table = "; ".join(f"{params.axis} {v:g}: median t_fit {f:g}, median delay {d:g}"
                       for v, f, d in zip(values, medians(fits), medians(delays)))
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, span, threshold, holds is True, "",
-        interval=list(interval(draws)), seed_fraction=float(per_seed), support=float(support.mean()),
-        n_runs=int(runs.sizes["run"]), detail=table + (f"; {n_diverged} diverged runs left out" if n_diverged else ""),
-        where=dict(spec_check.where)))
+    result = sel.result(span, holds is True, table + sel.diverged, draws=draws, seed_fraction=float(per_seed),
+                        support=float(support.mean()))
     if holds is None:
-        result.status = INCONCLUSIVE
-        result.detail += ("; inconclusive: adjacent medians are both censored (never reached within the budget), "
-                          "so their order is unknown")
+        result.made_inconclusive("inconclusive: adjacent medians are both censored (never reached within the "
+                                 "budget), so their order is unknown")
     return result
 
 
-class WeightDecayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class WeightDecayParams(CheckParams):
     axis: str = "train_fraction"
     weight_decay_axis: str = "weight_decay"
     # The weight decay whose data need is compared with the baseline's (a control may set both equal).
@@ -174,26 +144,23 @@ def data_need(runs: xr.Dataset, params: WeightDecayParams, weight_decay: float):
 # too short for it), and the check then says inconclusive in so many words.
 @check("weight_decay_halves_data", WeightDecayParams,
        requires=Requires(axes={"{axis}": "numeric", "{weight_decay_axis}": "numeric"}, metrics=("test_acc",)))
-def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_ratio, coords=lambda p: (p.axis, p.weight_decay_axis), none_match=False)
+def weight_decay_halves_data(sel: Selection, params: WeightDecayParams) -> CheckResult:
     """Power et al.: with weight decay the smallest training fraction that reaches `gen_acc` within the budget
     is <= `max_ratio` x that without. The statistic is median over seeds (treated) / median (baseline), each
     seed's smallest fraction read on the grid of fractions tried."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.max_ratio
-    for name in (params.axis, params.weight_decay_axis):
-        if name not in runs.coords:
-            return inconclusive(spec_check, threshold, f"the curves have no coordinate {name!r}")
+    runs, threshold = sel.runs, sel.threshold
     treated_values, treated_seeds, treated = data_need(runs, params, params.treated)
     baseline_values, baseline_seeds, baseline = data_need(runs, params, params.baseline)
     for weight_decay, values in ((params.treated, treated_values), (params.baseline, baseline_values)):
         if len(values) == 0:
-            return inconclusive(spec_check, threshold, f"this scale has no runs at {params.weight_decay_axis} "
-                                f"{weight_decay:g} to compare with", int(runs.sizes["run"]))
+            return sel.inconclusive(f"this scale has no runs at {params.weight_decay_axis} {weight_decay:g} to "
+                                    f"compare with", sel.n_runs)
     seeds = np.intersect1d(treated_seeds, baseline_seeds)
     if len(seeds) < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have every {params.axis} tried at "
-                            f"both weight decays {params.treated:g} and {params.baseline:g}; need "
-                            f"{params.min_seeds} ({n_diverged} diverged runs left out)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"only {len(seeds)} seeds have every {params.axis} tried at both weight decays "
+                                f"{params.treated:g} and {params.baseline:g}; need {params.min_seeds} "
+                                f"({sel.n_diverged} diverged runs left out)", sel.n_runs)
     both = np.stack([treated[np.isin(treated_seeds, seeds)], baseline[np.isin(baseline_seeds, seeds)]], axis=1)
 
     def ratio(table):
@@ -215,31 +182,26 @@ def weight_decay_halves_data(curves: xr.Dataset, spec_check, params: WeightDecay
              f"{params.baseline:g} (tried {', '.join(f'{v:g}' for v in baseline_values)}); "
              f"{per_seed_text}")
     if not np.isfinite(need_baseline):
-        return inconclusive(spec_check, threshold, f"weight decay {params.baseline:g} does not reach test acc "
-                            f"{params.gen_acc:g} within the budget even at {params.axis} {baseline_values[-1]:g} "
-                            f"(median over seeds), so the budget is too short to compare the data each needs; "
-                            + table, int(runs.sizes["run"]))
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
-        interval=list(interval(draws)) if len(draws) else [None, None], seed_fraction=per_seed,
-        support=float(support.mean()), n_runs=int(runs.sizes["run"]), where=dict(spec_check.where),
-        detail=(f"with weight decay {params.treated:g} the smallest {params.axis} that generalises is "
-                f"{value:.2f}x that with weight decay {params.baseline:g} ({need_treated:g} against "
-                f"{need_baseline:g}, medians over {len(seeds)} seeds; at most {threshold:g}x wanted); " + table
-                + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))))
+        return sel.inconclusive(f"weight decay {params.baseline:g} does not reach test acc {params.gen_acc:g} "
+                                f"within the budget even at {params.axis} {baseline_values[-1]:g} (median over "
+                                f"seeds), so the budget is too short to compare the data each needs; " + table,
+                                sel.n_runs)
+    result = sel.result(value, value <= threshold, draws=draws, seed_fraction=per_seed, support=float(support.mean()),
+                        detail=(f"with weight decay {params.treated:g} the smallest {params.axis} that generalises "
+                                f"is {value:.2f}x that with weight decay {params.baseline:g} ({need_treated:g} "
+                                f"against {need_baseline:g}, medians over {len(seeds)} seeds; at most "
+                                f"{threshold:g}x wanted); " + table + sel.diverged))
     # Each smallest value is read on a grid: one at the bottom of its grid is an upper bound only (a smaller
     # value might suffice too). A baseline bounded so could need less, which would raise the ratio: no pass. A
     # treated arm bounded so could need less, which would lower it: no failure. (Equal weight decays, as in a
     # control, give the ratio 1 whatever the grid.)
     if params.treated != params.baseline:
         if result.passed and need_baseline <= baseline_values[0]:
-            result.passed, result.status = False, INCONCLUSIVE
-            result.detail = (f"weight decay {params.baseline:g} already generalises at the smallest {params.axis} "
-                             f"tried with it ({baseline_values[0]:g}), so the data it needs may be less and the "
-                             f"ratio larger; " + result.detail)
+            result.made_inconclusive(f"weight decay {params.baseline:g} already generalises at the smallest "
+                                     f"{params.axis} tried with it ({baseline_values[0]:g}), so the data it needs "
+                                     f"may be less and the ratio larger", first=True, clear_pass=True)
         elif not result.passed and need_treated <= treated_values[0]:
-            result.status = INCONCLUSIVE
-            result.detail = (f"weight decay {params.treated:g} already generalises at the smallest {params.axis} "
-                             f"tried with it ({treated_values[0]:g}), so the data it needs may be less and the "
-                             f"ratio smaller; " + result.detail)
+            result.made_inconclusive(f"weight decay {params.treated:g} already generalises at the smallest "
+                                     f"{params.axis} tried with it ({treated_values[0]:g}), so the data it needs "
+                                     f"may be less and the ratio smaller", first=True)
     return result

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Selection, seed_share, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
-from grokrepro.metrics import bootstrap, first_step_reaching, interval, measured
+from grokrepro.claims.verdict import CheckResult, seed_table
+from grokrepro.metrics import bootstrap, first_step_reaching, measured
 from grokrepro.metrics.sizes import final_values
 
 
-class TimeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# Named apart from kit.Events' fit_acc/gen_acc: on the regression task the times are read from losses instead.
+class TimeParams(CheckParams):
     fit_train_acc: float = Field(0.99, gt=0, le=1)
     gen_test_acc: float = Field(0.95, gt=0, le=1)
     fit_loss_ratio: float = Field(0.01, gt=0)
@@ -89,18 +90,18 @@ def _format(x: float) -> str:
 
 
 @check("rich_beats_kernel", RichBeatsKernelParams)
-def rich_beats_kernel(curves: xr.Dataset, spec_check, params: RichBeatsKernelParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, none_match=False)
+def rich_beats_kernel(sel: Selection, params: RichBeatsKernelParams) -> CheckResult:
     """The rich network generalises where kernel regression at its initial eNTK does not, on every prime tried. On >=
     min_values primes, on >= min_seed_fraction of the seeds (the worst prime counts): the rich network
     generalises and kernel regression at the initial eNTK does not: its l2 test loss is >= kernel_min_loss_ratio
     of the zero predictor's (Theorem 4.3's quantity) on both tasks, and the network's final test loss is <=
     rich_max_loss_ratio of it (regression) or its final test accuracy >= gen_test_acc (classification; the
     kernel's accuracy reported beside it)."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
+    runs, threshold = sel.runs, sel.threshold
     if runs.sizes["run"] == 0 or "kernel_test_loss" not in runs:
-        return inconclusive(spec_check, threshold, f"no healthy runs with a kernel_regression probe match "
-                            f"{spec_check.where} ({n_diverged} diverged)")
+        return sel.inconclusive(f"no healthy runs with a kernel_regression probe match {sel.check.where} "
+                                f"({sel.n_diverged} diverged)")
     zero = _zero_test_loss(runs)
     kernel_ratio = first_measured(runs["kernel_test_loss"].values) / zero
     if is_regression(runs):
@@ -116,8 +117,8 @@ def rich_beats_kernel(curves: xr.Dataset, spec_check, params: RichBeatsKernelPar
                  for r, a, k in zip(rich_acc, kernel_acc, kernel_ratio)]
     values, seeds, table = seed_table(runs, params.axis, holds.astype(float))
     if len(values) < params.min_values or np.isnan(table).any():
-        return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis} with every seed "
-                            f"(needs {params.min_values}; {n_diverged} diverged)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(values)} values of {params.axis} with every seed (needs {params.min_values}; "
+                                f"{sel.n_diverged} diverged)", sel.n_runs)
 
     def worst_share(rows):
         return float(table[rows].mean(axis=0).min())
@@ -127,10 +128,8 @@ def rich_beats_kernel(curves: xr.Dataset, spec_check, params: RichBeatsKernelPar
     draws = bootstrap(everyone, worst_share)
     detail = "; ".join(f"{params.axis} {runs[params.axis].values[k]:g} seed {int(runs['seed'].values[k])}: {text}"
                        for k, text in enumerate(shown))
-    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value >= threshold, "",
-                              interval=list(interval(draws)), seed_fraction=float(table.all(axis=1).mean()),
-                              support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(value, value >= threshold, detail, draws=draws, seed_fraction=float(table.all(axis=1).mean()),
+                      support=float((draws >= threshold).mean()))
 
 
 def drift_around_fit(curves: xr.Dataset, k: int, t_fit: float, t_gen: float = np.inf) -> tuple[float, float]:
@@ -149,20 +148,20 @@ def _count(mask: np.ndarray, n: int) -> str:
 
 
 @check("ntk_moves_after_fit", DriftParams)
-def ntk_moves_after_fit(curves: xr.Dataset, spec_check, params: DriftParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, none_match=False)
+def ntk_moves_after_fit(sel: Selection, params: DriftParams) -> CheckResult:
     """In runs that generalise, the empirical NTK barely moves until the training set is fit and moves a lot between
     t_fit and t_gen. On >= min_seed_fraction of the runs: (c) the run generalises (t_gen finite); (a) the scale-
     free eNTK drift D at t_fit is < max_fit_to_reference x D_ref, the distance between two independent inits'
     kernels on the same points; (b) max D over [t_fit, t_gen] >= min_growth_after x D(t_fit). The raw drift is
     reported."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
+    runs, threshold = sel.runs, sel.threshold
     if runs.sizes["run"] == 0 or "ntk_drift" not in runs:
-        return inconclusive(spec_check, threshold, f"no healthy runs with an ntk_drift probe match "
-                            f"{spec_check.where} ({n_diverged} diverged)")
+        return sel.inconclusive(f"no healthy runs with an ntk_drift probe match {sel.check.where} "
+                                f"({sel.n_diverged} diverged)")
     if "ntk_drift_ref" not in runs:
-        return inconclusive(spec_check, threshold, "the curves have no D_ref (ntk_drift_ref): rerun with the "
-                            "ntk_drift probe that measures an independent init's kernel", int(runs.sizes["run"]))
+        return sel.inconclusive("the curves have no D_ref (ntk_drift_ref): rerun with the ntk_drift probe that "
+                                "measures an independent init's kernel", sel.n_runs)
     n = int(runs.sizes["run"])
     t_fit, t_gen = event_times(runs, params)
     at_fit, after = np.array([drift_around_fit(runs, k, t_fit[k], t_gen[k]) for k in range(n)]).T.reshape(2, -1)
@@ -197,11 +196,7 @@ def ntk_moves_after_fit(curves: xr.Dataset, spec_check, params: DriftParams) -> 
         " ".join(f"{c} {runs[c].values[k]:g}" for c in coordinates) + f" seed {int(runs['seed'].values[k])}: "
         f"t_fit {_format(t_fit[k])}, t_gen {_format(t_gen[k])}, drift at fit {at_fit[k]:.3f} (D_ref "
         f"{reference[k]:.3f}), largest up to t_gen {after[k]:.3f} (raw at fit {raw[k]:.3g})" for k in range(n))
-    draws = bootstrap(holds.astype(float), np.mean)
-    return judged(CheckResult(spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-                              interval=list(interval(draws)), seed_fraction=share,
-                              support=float((draws >= threshold).mean()), n_runs=n,
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(**seed_share(holds, threshold), detail=detail)
 
 
 def _gap_ratio(medians: np.ndarray) -> float:
@@ -216,18 +211,18 @@ def _gap_ratio(medians: np.ndarray) -> float:
 
 
 @check("smaller_init_shrinks_gap", InitGapParams)
-def smaller_init_shrinks_gap(curves: xr.Dataset, spec_check, params: InitGapParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_ratio, none_match=False)
+def smaller_init_shrinks_gap(sel: Selection, params: InitGapParams) -> CheckResult:
     """Median over seeds of t_gen - t_fit (censored: a run that never generalises or never fits has gap +inf)
     does not rise as the init scale shrinks, over >= min_values scales, and falls to <= max_ratio of the
     largest scale's."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.max_ratio
+    runs, threshold = sel.runs, sel.threshold
     t_fit, t_gen = event_times(runs, params)
     gap = np.where(np.isfinite(t_fit) & np.isfinite(t_gen), np.maximum(t_gen - t_fit, 0), np.inf)
     scales, seeds, table = seed_table(runs, params.axis, gap)
     if len(scales) < params.min_values or np.isnan(table).any():
-        return inconclusive(spec_check, threshold, f"{len(scales)} values of {params.axis} with every seed "
-                            f"(needs {params.min_values}; {n_diverged} diverged)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(scales)} values of {params.axis} with every seed (needs {params.min_values}; "
+                                f"{sel.n_diverged} diverged)", sel.n_runs)
 
     def ratio(rows):
         return _gap_ratio(np.median(table[rows], axis=0))
@@ -247,7 +242,5 @@ def smaller_init_shrinks_gap(curves: xr.Dataset, spec_check, params: InitGapPara
                    f"<= {threshold:g}")
     detail = summary + "; " + "; ".join(f"{params.axis} {s:g}: gaps " + ", ".join(_format(g) for g in table[:, j]) +
                                         f" (median {_format(np.median(table[:, j]))})" for j, s in enumerate(scales))
-    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
-                              interval=list(interval(draws)), seed_fraction=float(per_seed),
-                              support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(value, value <= threshold, detail, draws=draws, seed_fraction=float(per_seed),
+                      support=float((draws <= threshold).mean()))

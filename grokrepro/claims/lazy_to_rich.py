@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Selection, seed_share, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import (INCONCLUSIVE, CheckResult, healthy_runs, inconclusive, judged, seed_table,
-                                      select_runs)
-from grokrepro.metrics import bootstrap, interval, measured, measured_at
+from grokrepro.claims.verdict import CheckResult, seed_table
+from grokrepro.metrics import bootstrap, measured, measured_at
+from grokrepro.metrics.sizes import final_values
+from grokrepro.metrics.stats import spearman
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Params(CheckParams):
     relative_threshold: float = Field(0.1, gt=0, lt=1)
 
 
@@ -42,28 +43,6 @@ def amount_of_grokking(t_train: np.ndarray, t_test: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(t_train), np.where(np.isfinite(t_test), amount, np.inf), np.nan)
 
 
-def rank(values: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank); +inf ranks above every finite value."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2
-        start = end + 1
-    return ranks
-
-
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    rx, ry = rank(np.asarray(x, float)), rank(np.asarray(y, float))
-    if rx.std() == 0 or ry.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 class AlphaParams(Params):
     axis: str = "alpha"
     min_values: int = Field(5, ge=3)
@@ -82,13 +61,11 @@ def _alpha_trend(values: np.ndarray, table: np.ndarray, params: AlphaParams) -> 
 
 
 @check("grokking_rises_with_alpha", AlphaParams)
-def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_spearman, coords=lambda p: (p.axis,), none_match=False)
+def grokking_rises_with_alpha(sel: Selection, params: AlphaParams) -> CheckResult:
     """The amount of grokking, max(0, t_test - t_train), rises with the output scale alpha (rank correlation),
     and the smallest alpha shows almost none."""
-    threshold = params.min_spearman
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
-    if params.axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
+    runs = sel.runs
     amount = amount_of_grokking(*loss_times(runs, params.relative_threshold))
     values, seeds, table = seed_table(runs, params.axis, amount)
     present = seed_table(runs, params.axis, np.ones(runs.sizes["run"]))[2]
@@ -97,9 +74,9 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
                for i, j in zip(*np.nonzero(np.isnan(table)))]
     table = table[~np.isnan(table).any(axis=1)]
     if len(values) < params.min_values or len(table) == 0:
-        return inconclusive(spec_check, threshold, f"{len(values)} values of {params.axis}, {len(table)} complete "
-                            f"seeds ({n_bad} diverged); need {params.min_values} values"
-                            + "".join(f"; {line}" for line in unknown), int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(values)} values of {params.axis}, {len(table)} complete seeds "
+                                f"({sel.n_diverged} diverged); need {params.min_values} values"
+                                + "".join(f"; {line}" for line in unknown), sel.n_runs)
     holds, correlation, share = _alpha_trend(values, table, params)
     draws = bootstrap(table, lambda t: _alpha_trend(values, t, params)[1])
     support = bootstrap(table, lambda t: float(_alpha_trend(values, t, params)[0]))
@@ -107,28 +84,12 @@ def grokking_rises_with_alpha(curves: xr.Dataset, spec_check, params: AlphaParam
     medians = np.median(table, axis=0)
     detail = "; ".join(f"{params.axis} {v:g}: median amount {m:g}" for v, m in zip(values, medians))
     detail += f"; smallest {params.axis}'s amount is {share:.1%} of the largest finite one"
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, correlation, threshold, holds, "", interval=list(interval(draws)),
-        seed_fraction=float(per_seed), support=float(support.mean()), n_runs=int(runs.sizes["run"]),
-        detail=detail, where=dict(spec_check.where)))
+    result = sel.result(correlation, holds, detail, draws=draws, seed_fraction=float(per_seed),
+                        support=float(support.mean()))
     if unknown:
         # The left-out seeds' amounts could move the medians either way.
-        result.status = INCONCLUSIVE
-        result.detail += "; inconclusive, seeds left out: " + "; ".join(unknown)
+        result.made_inconclusive("inconclusive, seeds left out: " + "; ".join(unknown))
     return result
-
-
-def _seed_share_result(spec_check, threshold, values, holds, min_fraction, runs, detail) -> CheckResult:
-    """A check judged by the share of seeds on which it holds; `values` is its per-seed statistic."""
-    share = float(np.mean(holds))
-    values = np.asarray(values, float)
-    draws = bootstrap(values, np.nanmedian) if np.isfinite(values).any() else np.array([np.nan])
-    support = bootstrap(np.asarray(holds, float), np.mean)
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, float(np.nanmedian(values)) if np.isfinite(values).any() else None,
-        threshold, share >= min_fraction, "", interval=list(interval(draws)), seed_fraction=share,
-        support=float((support >= min_fraction).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
-        where=dict(spec_check.where)))
 
 
 def linearised_peak(runs: xr.Dataset, k: int) -> float:
@@ -151,11 +112,6 @@ def tracking_deviation(runs: xr.Dataset, k: int, until: float) -> float:
     return float(deviations.max()) if len(deviations) else float("nan")
 
 
-def final_value(values: np.ndarray) -> float:
-    finite = values[np.isfinite(values)]
-    return float(finite[-1]) if len(finite) else float("nan")
-
-
 class TrackingParams(Params):
     # the network's train and test loss stay within this relative distance of the linearised network's, to t_lin
     tolerance: float = Field(0.1, gt=0, lt=1)
@@ -165,25 +121,26 @@ class TrackingParams(Params):
 
 
 @check("lazy_phase_tracks_linearised", TrackingParams)
-def lazy_phase_tracks_linearised(curves: xr.Dataset, spec_check, params: TrackingParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.tolerance, none_match=False)
+def lazy_phase_tracks_linearised(sel: Selection, params: TrackingParams) -> CheckResult:
     """Until t_lin the network trains as its linearised network does (lazy), and it ends below kernel regression's test
     loss. From step 0 until the linearised network's test loss peaks (t_lin), the network's train and test losses
     stay within `tolerance` of its linearised network's, and its final test loss is below
     `max_final_kernel_share` × that of kernel regression with the initial eNTK (the linearised network's end)."""
-    threshold = params.tolerance
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    runs = sel.runs
     needed = [name for name in ("linearised_test_loss", "linearised_train_loss", "kernel_test_loss")
               if name not in runs]
     if needed or runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, "the network cannot be compared with its linearisation: "
-                            + (f"the curves lack {', '.join(needed)}" if needed else "no healthy runs")
-                            + f" ({n_bad} diverged)")
+        return sel.inconclusive("the network cannot be compared with its linearisation: "
+                                + (f"the curves lack {', '.join(needed)}" if needed else "no healthy runs")
+                                + f" ({sel.n_diverged} diverged)")
+    kernel_losses = final_values(runs["kernel_test_loss"].values[:, :1])  # kernel regression at the initial eNTK
+    finals = final_values(runs["test_loss"].values)
     deviations, holds, lines = [], [], []
     for k in range(runs.sizes["run"]):
         seed = int(runs["seed"].values[k])
         t_lin = linearised_peak(runs, k)
-        kernel_loss = final_value(runs["kernel_test_loss"].values[k][:1])
-        final = final_value(runs["test_loss"].values[k])
+        kernel_loss, final = kernel_losses[k], finals[k]
         if not np.isfinite(t_lin) or t_lin == 0:
             deviations.append(np.nan)
             holds.append(False)
@@ -200,8 +157,7 @@ def lazy_phase_tracks_linearised(curves: xr.Dataset, spec_check, params: Trackin
                      f"({'within' if tracks else 'beyond'} {params.tolerance:.0%}), and its final test loss is "
                      f"{share:.2f}x kernel regression's {kernel_loss:.4g} "
                      f"({'below' if beats else 'not below'} {params.max_final_kernel_share:g}x)")
-    return _seed_share_result(spec_check, threshold, deviations, holds, params.min_seed_fraction, runs,
-                              "; ".join(lines))
+    return sel.result(**seed_share(holds, params.min_seed_fraction, per_seed=deviations), detail="; ".join(lines))
 
 
 class AlignmentParams(Params):
@@ -220,17 +176,18 @@ def first_measured_from(runs: xr.Dataset, name: str, k: int, step: float) -> tup
 
 
 @check("alignment_flat_then_rises", AlignmentParams)
-def alignment_flat_then_rises(curves: xr.Dataset, spec_check, params: AlignmentParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_rise, none_match=False)
+def alignment_flat_then_rises(sel: Selection, params: AlignmentParams) -> CheckResult:
     """The eNTK-label alignment is flat through the kernel phase (within `max_lazy_change` of its start at the
     first measurement at or after t_lin) and `min_rise` above its start at t_test."""
-    threshold = params.min_rise
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    runs = sel.runs
     needed = [name for name in ("ntk_alignment", "linearised_test_loss") if name not in runs]
     if needed or runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, "the alignment cannot be read against the kernel phase: "
-                            + (f"the curves lack {', '.join(needed)}" if needed else "no healthy runs")
-                            + f" ({n_bad} diverged)")
+        return sel.inconclusive("the alignment cannot be read against the kernel phase: "
+                                + (f"the curves lack {', '.join(needed)}" if needed else "no healthy runs")
+                                + f" ({sel.n_diverged} diverged)")
     _, t_test = loss_times(runs, params.relative_threshold)
+    lasts = final_values(runs["ntk_alignment"].values)
     rises, holds, lines = [], [], []
     for k in range(runs.sizes["run"]):
         seed = int(runs["seed"].values[k])
@@ -238,7 +195,7 @@ def alignment_flat_then_rises(curves: xr.Dataset, spec_check, params: AlignmentP
         t_lin = linearised_peak(runs, k)
         lazy_step, lazy_value = first_measured_from(runs, "ntk_alignment", k, t_lin)
         end = measured_at(runs, "ntk_alignment", k, t_test[k])
-        last = final_value(runs["ntk_alignment"].values[k])
+        last = lasts[k]
         lazy_change, rise = lazy_value / start - 1, end / start - 1
         flat = bool(np.isfinite(lazy_change) and abs(lazy_change) <= params.max_lazy_change)
         rises_enough = bool(np.isfinite(rise) and rise >= params.min_rise)
@@ -254,8 +211,7 @@ def alignment_flat_then_rises(curves: xr.Dataset, spec_check, params: AlignmentP
                      f"{params.max_lazy_change:.0%}), {rise:+.1%} at t_test {t_test[k]:g} "
                      f"({'at least' if rises_enough else 'less than'} {params.min_rise:.0%}), "
                      f"{last / start - 1:+.1%} at the end")
-    return _seed_share_result(spec_check, threshold, rises, holds, params.min_seed_fraction, runs,
-                              "; ".join(lines))
+    return sel.result(**seed_share(holds, params.min_seed_fraction, per_seed=rises), detail="; ".join(lines))
 
 
 class GoldilocksParams(Params):
@@ -269,12 +225,10 @@ class GoldilocksParams(Params):
 
 
 @check("goldilocks_dataset_size", GoldilocksParams)
-def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_delay_ratio, coords=lambda p: (p.axis,), none_match=False)
+def goldilocks_dataset_size(sel: Selection, params: GoldilocksParams) -> CheckResult:
     """Small P never generalises; middle P generalises long after fitting; large P generalises with the fit."""
-    threshold = params.min_delay_ratio
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
-    if params.axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
+    runs = sel.runs
     t_train, t_test = loss_times(runs, params.relative_threshold)
     amount = amount_of_grokking(t_train, t_test)
     values, seeds, table = seed_table(runs, params.axis, amount)
@@ -284,7 +238,7 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
     wanted = [params.small, params.middle, params.large]
     if not all(np.isclose(values, w).any() for w in wanted):
         swept = [v.item() if hasattr(v, "item") else v for v in values]  # plain numbers in the sentence
-        return inconclusive(spec_check, threshold, f"{params.axis} values {swept} lack one of {wanted}")
+        return sel.inconclusive(f"{params.axis} values {swept} lack one of {wanted}")
     small, middle, large = (int(np.nonzero(np.isclose(values, w))[0][0]) for w in wanted)
     ratios, holds, lines, unknown = [], [], [], []
     for i, seed in enumerate(seeds):
@@ -299,7 +253,7 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
             unknown.append(f"seed {int(seed)}: the {'/'.join(never_fit)} size never fit the training set "
                            "(no amount of grokking)")
             continue
-        large_amount = max(table[i, large], 1.0)  # one logged interval at least, so ratios stay finite
+        large_amount = max(table[i, large], 1.0)  # one step at least, so that ratios stay finite
         ratio = table[i, middle] / large_amount
         ok = (not np.isfinite(test_times[i, small]) and np.isfinite(table[i, middle])
               and ratio >= params.min_delay_ratio)
@@ -308,12 +262,10 @@ def goldilocks_dataset_size(curves: xr.Dataset, spec_check, params: GoldilocksPa
         lines.append(f"seed {int(seed)}: small P t_test {test_times[i, small]:g}; middle P amount {table[i, middle]:g}; "
                      f"large P amount {table[i, large]:g}")
     if not holds:
-        return inconclusive(spec_check, threshold, "no seed could be judged: " + ("; ".join(unknown) or "no runs"),
-                            int(runs.sizes["run"]))
-    result = _seed_share_result(spec_check, threshold, ratios, holds, params.min_seed_fraction, runs,
-                                "; ".join(lines + unknown))
+        return sel.inconclusive("no seed could be judged: " + ("; ".join(unknown) or "no runs"), sel.n_runs)
+    result = sel.result(**seed_share(holds, params.min_seed_fraction, per_seed=ratios),
+                        detail="; ".join(lines + unknown))
     if unknown:
         # Seeds of unknown outcome could tip the share either way.
-        result.status = INCONCLUSIVE
-        result.detail += f"; inconclusive: {len(unknown)} of {len(seeds)} seeds could not be judged"
+        result.made_inconclusive(f"inconclusive: {len(unknown)} of {len(seeds)} seeds could not be judged")
     return result

@@ -12,17 +12,15 @@ from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import Events, Selection, event_times, seed_share, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
-from grokrepro.metrics import bootstrap, first_step_reaching, interval, measured, measured_at
+from grokrepro.claims.verdict import CheckResult, healthy_runs, select_runs
+from grokrepro.metrics import first_step_reaching, measured, measured_at
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    fit_acc: float = Field(0.99, gt=0, le=1)
-    gen_acc: float = Field(0.95, gt=0, le=1)
+class Params(Events):
     min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
 
 
@@ -35,27 +33,24 @@ class DropParams(Params):
 
 
 @check("lmn_falls_while_generalising", DropParams)
-def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_drop, none_match=False)
+def lmn_falls_while_generalising(sel: Selection, params: DropParams) -> CheckResult:
     """The linear mapping number falls by a set share between t_fit and t_gen in generalising runs, and by less
     than half as much over the same steps in runs that do not generalise."""
-    threshold = params.min_drop
-    if "lmn" not in curves:
-        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    treated, n_bad = healthy_runs(select_runs(curves, spec_check.where))
-    control, n_bad_control = healthy_runs(select_runs(curves, params.control))
+    if "lmn" not in sel.curves:
+        return sel.inconclusive("no LMN probe in the curves")
+    treated = sel.runs
+    control, n_bad_control = healthy_runs(select_runs(sel.curves, params.control))
     if treated.sizes["run"] == 0 or control.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"need healthy generalising and control runs "
-                            f"({n_bad + n_bad_control} diverged)")
-    steps = curves["step"].values
-    t_fit = first_step_reaching(treated["train_acc"].values, steps, params.fit_acc)
-    t_gen = first_step_reaching(treated["test_acc"].values, steps, params.gen_acc)
+        return sel.inconclusive(f"need healthy generalising and control runs "
+                                f"({sel.n_diverged + n_bad_control} diverged)")
+    t_fit, t_gen = event_times(treated, params)
     drops = {}
     for k, seed in enumerate(treated["seed"].values):
         start, end = measured_at(treated, "lmn", k, t_fit[k]), measured_at(treated, "lmn", k, t_gen[k])
         drops[int(seed)] = (start - end) / start if np.isfinite(t_gen[k]) else np.nan
     window_end = float(np.nanmedian(np.where(np.isfinite(t_gen), t_gen, np.nan))) if np.isfinite(t_gen).any() else np.nan
-    control_fit = first_step_reaching(control["train_acc"].values, steps, params.fit_acc)
-    control_gen = first_step_reaching(control["test_acc"].values, steps, params.gen_acc)
+    control_fit, control_gen = event_times(control, params)
     control_drops, left_out = {}, {}
     for k, seed in enumerate(control["seed"].values):
         start, end = measured_at(control, "lmn", k, control_fit[k]), measured_at(control, "lmn", k, window_end)
@@ -74,21 +69,15 @@ def lmn_falls_while_generalising(curves: xr.Dataset, spec_check, params: DropPar
     skipped = "".join(f"; seed {s} left out: {why}" for s, why in sorted(left_out.items()))
     rows = np.array([[drops[s], control_drops[s]] for s in seeds]) if seeds else np.empty((0, 2))
     if len(seeds) < params.min_seeds or not np.isfinite(rows[:, 0]).any():
-        return inconclusive(spec_check, threshold, f"{len(seeds)} seeds with a valid non-generalising control "
-                            f"(need {params.min_seeds}), of which {int(np.isfinite(rows[:, 0]).sum())} generalise "
-                            f"(drops {drops}, control drops {control_drops}){skipped}", 2 * len(seeds))
+        return sel.inconclusive(f"{len(seeds)} seeds with a valid non-generalising control (need "
+                                f"{params.min_seeds}), of which {int(np.isfinite(rows[:, 0]).sum())} generalise "
+                                f"(drops {drops}, control drops {control_drops}){skipped}", 2 * len(seeds))
     with np.errstate(invalid="ignore"):
         holds = (np.isfinite(rows[:, 0]) & (rows[:, 0] >= params.min_drop)
                  & (rows[:, 1] <= params.max_control_share * rows[:, 0]))
-    share = float(holds.mean())
-    draws = bootstrap(rows[:, 0], np.nanmedian)
-    support = bootstrap(holds.astype(float), np.mean)
     detail = "; ".join(f"seed {s}: LMN drop {d:.1%} (control {c:.1%})" for s, (d, c) in zip(seeds, rows)) + skipped
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, float(np.nanmedian(rows[:, 0])), threshold,
-        share >= params.min_seed_fraction, "", interval=list(interval(draws)), seed_fraction=share,
-        support=float((support >= params.min_seed_fraction).mean()), n_runs=2 * len(seeds), detail=detail,
-        where=dict(spec_check.where)))
+    return sel.result(**seed_share(holds, params.min_seed_fraction, per_seed=rows[:, 0]), detail=detail,
+                      n_runs=2 * len(seeds))
 
 
 # What a per-seed fit regresses on, and what it explains: the probe, the parameter norm, or the training step
@@ -121,8 +110,7 @@ def _window(curves: xr.Dataset, params: Params) -> tuple[list[dict[str, np.ndarr
     """Per run: the probed points within [t_fit, t_gen] (lmn, param_norm, step, test_loss, log_test_loss), and
     each run's t_gen (inf if it never generalises, when its window is empty)."""
     steps = curves["step"].values
-    t_fit = first_step_reaching(curves["train_acc"].values, steps, params.fit_acc)
-    t_gen = first_step_reaching(curves["test_acc"].values, steps, params.gen_acc)
+    t_fit, t_gen = event_times(curves, params)
     per_run = []
     for k in range(curves.sizes["run"]):
         lmn = curves["lmn"].values[k]
@@ -145,10 +133,8 @@ def _fit(x: np.ndarray, y: np.ndarray, degree: int = 1) -> tuple[float, float]:
     return float(np.sqrt(np.mean(residual**2))), (1 - float(residual @ residual) / total) if total > 0 else np.nan
 
 
-def _seed_windows(curves: xr.Dataset, spec_check, params: LinearFitParams):
-    """The check's healthy runs' windows: ({seed: points}, {seed: why left out}, diverged count), or an
-    inconclusive result's reason."""
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+def _seed_windows(runs: xr.Dataset, params: LinearFitParams):
+    """The runs' windows: ({seed: points}, {seed: why left out})."""
     windows, t_gen = _window(runs, params)
     kept, left_out = {}, {}
     for seed, points, gen in zip(runs["seed"].values, windows, t_gen):
@@ -160,7 +146,7 @@ def _seed_windows(curves: xr.Dataset, spec_check, params: LinearFitParams):
             left_out[int(seed)] = f"{len(points['test_loss'])} probed points in [t_fit, t_gen] (need {params.min_points})"
         else:
             kept[int(seed)] = points
-    return kept, left_out, n_bad
+    return kept, left_out
 
 
 def _left_out(left_out: dict, n_bad: int) -> str:
@@ -168,41 +154,36 @@ def _left_out(left_out: dict, n_bad: int) -> str:
     return text + (f"; {n_bad} diverged runs left out" if n_bad else "")
 
 
-def _share_result(spec_check, params, values: dict[int, float], holds: dict[int, bool], threshold, summary,
+def _share_result(sel: Selection, params, values: dict[int, float], holds: dict[int, bool], summary,
                   per_seed: list[str], left_out: str) -> CheckResult:
     seeds = sorted(values)
-    held = np.array([holds[s] for s in seeds], dtype=float)
-    share = float(held.mean())
     per_seed_values = np.array([values[s] for s in seeds])
-    median = float(np.median(per_seed_values))
-    draws = bootstrap(per_seed_values, np.median)
-    support = bootstrap(held, np.mean)
-    detail = summary(share, len(seeds), median) + "; " + "; ".join(per_seed)
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, median, threshold,
-        share >= params.min_seed_fraction, "", interval=list(interval(draws)), seed_fraction=share,
-        support=float((support >= params.min_seed_fraction).mean()), n_runs=len(seeds), detail=detail + left_out,
-        where=dict(spec_check.where)))
+    share = seed_share([holds[s] for s in seeds], params.min_seed_fraction, per_seed=per_seed_values,
+                       statistic=np.median)
+    detail = (summary(share["seed_fraction"], len(seeds), float(np.median(per_seed_values))) + "; "
+              + "; ".join(per_seed))
+    return sel.result(**share, detail=detail + left_out, n_runs=len(seeds))
 
 
-def _enough_seed_windows(curves, spec_check, params, threshold) -> tuple[dict, str] | CheckResult:
+def _enough_seed_windows(sel: Selection, params) -> tuple[dict, str] | CheckResult:
     """(each seed's probed points in [t_fit, t_gen], the left-out sentence), or the inconclusive result when
     the curves have no LMN probe or too few seeds with a window: M2a and M2b read the same windows."""
-    if "lmn" not in curves:
-        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    kept, left_out, n_bad = _seed_windows(curves, spec_check, params)
+    if "lmn" not in sel.curves:
+        return sel.inconclusive("no LMN probe in the curves")
+    kept, left_out = _seed_windows(sel.runs, params)
     if len(kept) < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"{len(kept)} seeds have >= {params.min_points} probed points in "
-                            f"[t_fit, t_gen] (need {params.min_seeds}){_left_out(left_out, n_bad)}", len(kept))
-    return kept, _left_out(left_out, n_bad)
+        return sel.inconclusive(f"{len(kept)} seeds have >= {params.min_points} probed points in [t_fit, t_gen] "
+                                f"(need {params.min_seeds}){_left_out(left_out, sel.n_diverged)}", len(kept))
+    return kept, _left_out(left_out, sel.n_diverged)
 
 
 @check("linear_fit_per_seed", NrmseParams)
-def linear_fit_per_seed(curves: xr.Dataset, spec_check, params: NrmseParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_nrmse, none_match=False)
+def linear_fit_per_seed(sel: Selection, params: NrmseParams) -> CheckResult:
     """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response
     (test loss) on `against` (LMN), over the response's range in the window (NRMSE); holds where <= max_nrmse."""
-    threshold = params.max_nrmse
-    windows = _enough_seed_windows(curves, spec_check, params, threshold)
+    threshold = sel.threshold
+    windows = _enough_seed_windows(sel, params)
     if isinstance(windows, CheckResult):
         return windows
     kept, left_out = windows
@@ -224,15 +205,16 @@ def linear_fit_per_seed(curves: xr.Dataset, spec_check, params: NrmseParams) -> 
                 f"{response} range on at least {params.min_seed_fraction:.2g} of the seeds: it does on {held} of {n} "
                 f"(median {median:.3f})")
 
-    return _share_result(spec_check, params, nrmse, holds, threshold, summary, per_seed, left_out)
+    return _share_result(sel, params, nrmse, holds, summary, per_seed, left_out)
 
 
 @check("more_linear_than_reference", RatioParams)
-def more_linear_than_reference(curves: xr.Dataset, spec_check, params: RatioParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_rms_ratio, none_match=False)
+def more_linear_than_reference(sel: Selection, params: RatioParams) -> CheckResult:
     """Per seed, over the probed points in [t_fit, t_gen]: the residual RMS of a linear fit of the response on
     `against` (LMN) over that of the same fit on `reference` (the L2 norm); holds where <= max_rms_ratio."""
-    threshold = params.max_rms_ratio
-    windows = _enough_seed_windows(curves, spec_check, params, threshold)
+    threshold = sel.threshold
+    windows = _enough_seed_windows(sel, params)
     if isinstance(windows, CheckResult):
         return windows
     kept, left_out = windows
@@ -257,7 +239,7 @@ def more_linear_than_reference(curves: xr.Dataset, spec_check, params: RatioPara
                 f"is <= {threshold:g} x {reference}'s on only {held} of {n} seeds (median ratio {median:.2f}, need "
                 f"at least {params.min_seed_fraction:.2g} of the seeds)")
 
-    return _share_result(spec_check, params, ratios, holds, threshold, summary, per_seed, left_out)
+    return _share_result(sel, params, ratios, holds, summary, per_seed, left_out)
 
 
 class DoubleDescentParams(Params):
@@ -281,25 +263,19 @@ def _rise_and_fall(steps: np.ndarray, lmn: np.ndarray, t_gen: float) -> tuple[fl
 
 
 @check("lmn_double_descent_after_generalisation", DoubleDescentParams)
-def lmn_double_descent_after_generalisation(curves: xr.Dataset, spec_check, params: DoubleDescentParams) -> CheckResult:
+@selects_runs(threshold=lambda p: {"min_rise": p.min_rise, "min_fall": p.min_fall}, none_match=False)
+def lmn_double_descent_after_generalisation(sel: Selection, params: DoubleDescentParams) -> CheckResult:
     """After t_gen the linear mapping number rises from a trough to a peak and falls again, each by a set share,
     on >= min_seed_fraction of the seeds."""
-    threshold = {"min_rise": params.min_rise, "min_fall": params.min_fall}
-    if "lmn" not in curves:
-        return inconclusive(spec_check, threshold, "no LMN probe in the curves")
-    runs, n_bad = healthy_runs(select_runs(curves, spec_check.where))
+    if "lmn" not in sel.curves:
+        return sel.inconclusive("no LMN probe in the curves")
+    runs = sel.runs
     if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where}")
+        return sel.inconclusive(f"no healthy runs match {sel.check.where} ({sel.n_diverged} diverged)")
     t_gen = first_step_reaching(runs["test_acc"].values, runs["step"].values, params.gen_acc)
     shapes = np.array([_rise_and_fall(*measured(runs, "lmn", k), t_gen[k]) for k in range(runs.sizes["run"])])
     holds = (shapes[:, 0] >= params.min_rise) & (shapes[:, 1] >= params.min_fall)
-    share = float(holds.mean())
-    draws = bootstrap(holds.astype(float), np.mean)
     detail = "; ".join(f"seed {int(s)}: t_gen {g:g}, LMN trough {a:.2f} -> peak {p:.2f} (+{r:.0%}), then -{f:.0%}"
                        for s, g, (r, f, a, p) in zip(runs["seed"].values, t_gen, shapes))
     detail += " (the paper reads turning-point values of 15 and 20)"
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, share >= params.min_seed_fraction, "",
-        interval=list(interval(draws)), seed_fraction=share,
-        support=float((draws >= params.min_seed_fraction).mean()), n_runs=int(runs.sizes["run"]),
-        detail=detail + (f"; {n_bad} diverged runs left out" if n_bad else ""), where=dict(spec_check.where)))
+    return sel.result(**seed_share(holds, params.min_seed_fraction), detail=detail + sel.diverged)

@@ -13,15 +13,15 @@ from typing import Optional
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Selection, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import FAIL, INCONCLUSIVE, PASS, CheckResult, healthy_runs, inconclusive, select_runs
+from grokrepro.claims.verdict import CheckResult
 from grokrepro.metrics import first_step_reaching
 
 
-class PlateauParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class PlateauParams(CheckParams):
     fit_acc: float = Field(0.99, gt=0, le=1)
     low_acc: float = Field(0.2, ge=0, le=1)
     high_acc: float = Field(0.9, gt=0, le=1)
@@ -111,13 +111,13 @@ def _units(runs: xr.Dataset) -> list[float]:
 
 
 @check("semi_grokking_plateau", PlateauParams)
-def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams) -> CheckResult:
+@selects_runs(threshold=lambda p: 1.0, none_match=False)  # a plateau of at least the length it needs
+def semi_grokking_plateau(sel: Selection, params: PlateauParams) -> CheckResult:
     """Some run near the critical size fits and then holds a middling test accuracy with a flat norm for long (semi-
     grokking). Some run near the boundary fits and then holds a middling test accuracy (running median) with a
     flat norm for >= max(min_fit_multiple × t_fit, min_start_fraction × its start); without one, fail only if
     enough informative runs searched to exclude excluded_rate at confidence, else inconclusive."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = 1.0
+    runs, threshold = sel.runs, sel.threshold
     outside = 0
     if params.boundary_size is not None and runs.sizes["run"]:
         sizes = runs[params.size_axis].values.astype(float)
@@ -125,8 +125,8 @@ def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams)
         outside = int((~near).sum())
         runs = runs.isel(run=np.nonzero(near)[0])
     if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs near the boundary ({n_diverged} diverged, "
-                            f"{outside} outside {params.near_factor:g}x of {params.size_axis} {params.boundary_size})")
+        return sel.inconclusive(f"no healthy runs near the boundary ({sel.n_diverged} diverged, {outside} outside "
+                                f"{params.near_factor:g}x of {params.size_axis} {params.boundary_size})")
     steps = runs["step"].values
     t_fit = first_step_reaching(runs["train_acc"].values, steps, params.fit_acc)
     smoothed = np.array([running_median(row, params.median_window) for row in runs["test_acc"].values])
@@ -159,17 +159,19 @@ def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams)
     n_informative, needed = int(told.sum()), runs_needed(params.excluded_rate, params.confidence)
     plateaus = int((ratios >= threshold).sum())
     passed = bool(ratios[best] >= threshold)
+    # An existence check over all runs: no seed resampling can create a plateau that no run shows, so the support
+    # is all or nothing (1: pass; 0: fail; None, inconclusive: a search too small to refute it).
     if passed:
-        status, support = PASS, 1.0
+        support = 1.0
         summary = f"{plateaus} of {len(ratios)} runs near the boundary plateau at a middling test accuracy"
     elif n_informative >= needed:
-        status, support = FAIL, 0.0
+        support = 0.0
         summary = (f"None of {len(ratios)} runs near the boundary plateaus, and {n_informative} of them are "
                    f"informative, at least the {needed} that exclude a semi-grokking rate of "
                    f"{params.excluded_rate:.0%} at {params.confidence:.0%} confidence")
     else:
         # An existence claim the paper shows once: a small search that finds nothing cannot refute it.
-        status, support = INCONCLUSIVE, None
+        support = None
         summary = (f"None of {len(ratios)} runs near the boundary plateaus, but only {n_informative} are "
                    f"informative (fit, left chance, then reached {params.high_acc:g} or were watched "
                    f"{params.observed_multiple:g}x as long) where {needed} are needed to exclude a semi-grokking "
@@ -180,7 +182,5 @@ def semi_grokking_plateau(curves: xr.Dataset, spec_check, params: PlateauParams)
               f"1/(lr wd); {never_fit} never fit the training set; {outside} outside the near-boundary window "
               f"left out; test accuracy read through a {params.median_window}-point running median); best runs: "
               + "; ".join(describe(k) for k in np.argsort(-ratios)[:5]))
-    # An existence check over all runs: no seed resampling can create a plateau that no run shows.
-    return CheckResult(spec_check.name, spec_check.statement, float(ratios[best]), threshold, passed, status,
-                       seed_fraction=float((ratios >= threshold).mean()), support=support,
-                       n_runs=int(runs.sizes["run"]), detail=detail, where=dict(spec_check.where))
+    return sel.result(float(ratios[best]), passed, detail, seed_fraction=float((ratios >= threshold).mean()),
+                      support=support, n_runs=runs.sizes["run"])

@@ -22,10 +22,11 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from grokrepro.claims.kit import Events, Generalises, Selection, selects_runs
 from grokrepro.claims.registry import check
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, select_runs
+from grokrepro.claims.verdict import CheckResult, healthy_runs
 from grokrepro.metrics import bootstrap, first_step_reaching, interval
 from grokrepro.metrics.spectral import early_features, early_signal, predicted_to_grok
 from grokrepro.spec.schema import EarlyLossPredictor
@@ -38,10 +39,8 @@ PAPER_SIGN = "above"
 HEATMAP_AXES = ("task", "train_fraction", "loss_dtype")
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Params(Generalises):
     predictor: EarlyLossPredictor
-    gen_acc: float = Field(0.95, gt=0, le=1)
 
 
 def _paper_sign(predictor: EarlyLossPredictor) -> EarlyLossPredictor:
@@ -173,12 +172,11 @@ def _mixed(labels: np.ndarray, strata: np.ndarray) -> np.ndarray:
 
 
 @check("early_oscillations_predict_grokking", PredictionParams)
-def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: PredictionParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_auroc, none_match=False)
+def early_oscillations_predict_grokking(sel: Selection, params: PredictionParams) -> CheckResult:
     """A feature of the early training loss (the predictor, its sign fixed in advance) ranks the runs that grok
     above those that do not with AUROC >= min_auroc, within groups of `within`, beside baseline scores."""
-    threshold = params.min_auroc
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    n_runs = int(runs.sizes["run"])
+    runs, n_runs = sel.runs, sel.n_runs
     labels = grokked(runs, params.gen_acc)
     strata, axes = heatmap_strata(runs, params.within) if n_runs else (np.array([], int), [])
     mixed = _mixed(labels, strata)
@@ -186,13 +184,13 @@ def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: 
     counts = (f"{int(labels.sum())} of {n_runs} runs grok (test acc >= {params.gen_acc} within the budget), "
               f"{int(mixed.sum())} runs in heat maps ({' x '.join(axes) or 'one'}) that hold both kinds")
     if (n_runs < params.min_runs or min(labels[mixed].sum(), (~labels[mixed]).sum()) < params.min_per_class):
-        return inconclusive(spec_check, threshold, f"too few runs to rank: {counts}; need >= {params.min_runs} "
-                            f"runs with >= {params.min_per_class} of each kind in mixed heat maps "
-                            f"({n_diverged} diverged)", n_runs)
+        return sel.inconclusive(f"too few runs to rank: {counts}; need >= {params.min_runs} runs with >= "
+                                f"{params.min_per_class} of each kind in mixed heat maps ({sel.n_diverged} diverged)",
+                                n_runs)
     scores = _scores(runs, params)
     if not np.isfinite(scores).all():
-        return inconclusive(spec_check, threshold, f"the training loss of {int((~np.isfinite(scores)).sum())} "
-                            f"runs is not logged at every step below {params.predictor.window}", n_runs)
+        return sel.inconclusive(f"the training loss of {int((~np.isfinite(scores)).sum())} runs is not logged at "
+                                f"every step below {params.predictor.window}", n_runs)
     value = auroc(scores, labels, strata)
     passes = bool(value >= params.min_auroc)
     # Uncertainty: runs resampled with replacement (each run is one draw of seed and split).
@@ -225,13 +223,10 @@ def early_oscillations_predict_grokking(curves: xr.Dataset, spec_check, params: 
     if params.score == "predictor":
         detail += "".join(f"; other reading '{label}': " + _reading(runs, labels, strata, other)
                           for label, other in params.other_readings.items())
-    detail += "; interval: bootstrap over runs" + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, passes, "",
-        interval=list(interval(finite)) if len(finite) else None,
-        seed_fraction=float(np.mean(per_seed)) if per_seed else None,
-        support=float((finite >= params.min_auroc).mean()) if len(finite) else None,
-        n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
+    detail += "; interval: bootstrap over runs" + sel.diverged
+    return sel.result(value, passes, detail, interval=interval(finite) if len(finite) else None,
+                      seed_fraction=float(np.mean(per_seed)) if per_seed else None,
+                      support=float((finite >= params.min_auroc).mean()) if len(finite) else None)
 
 
 def rises(train_loss: np.ndarray, steps: np.ndarray, predictor: EarlyLossPredictor, min_rise: float) -> np.ndarray:
@@ -245,21 +240,20 @@ def rises(train_loss: np.ndarray, steps: np.ndarray, predictor: EarlyLossPredict
 
 
 @check("early_loss_oscillates", OscillationParams)
-def early_loss_oscillates(curves: xr.Dataset, spec_check, params: OscillationParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_share, none_match=False)
+def early_loss_oscillates(sel: Selection, params: OscillationParams) -> CheckResult:
     """Within the predictor's window, the training loss of >= min_share of the runs that grok rises by >=
     min_rise between consecutive logged steps at least min_rises times."""
-    threshold = params.min_share
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    n_runs = int(runs.sizes["run"])
+    runs, n_runs, threshold = sel.runs, sel.n_runs, sel.threshold
     labels = grokked(runs, params.gen_acc)
     window = params.predictor.window
     if labels.sum() < params.min_grokking_runs:
-        return inconclusive(spec_check, threshold, f"too few runs grok to look at their early loss: "
-                            f"{int(labels.sum())} of {n_runs}; need {params.min_grokking_runs}", n_runs)
+        return sel.inconclusive(f"too few runs grok to look at their early loss: {int(labels.sum())} of {n_runs}; "
+                                f"need {params.min_grokking_runs}", n_runs)
     counts = rises(runs["train_loss"].values, runs["step"].values, params.predictor, params.min_rise)
     if (counts[labels] < 0).any():
-        return inconclusive(spec_check, threshold, f"the training loss of {int((counts[labels] < 0).sum())} "
-                            f"grokking runs is not logged at every step below {window}", n_runs)
+        return sel.inconclusive(f"the training loss of {int((counts[labels] < 0).sum())} grokking runs is not "
+                                f"logged at every step below {window}", n_runs)
     oscillating = counts >= params.min_rises
     share = float(oscillating[labels].mean())
     draws = bootstrap(oscillating[labels].astype(float), np.mean)
@@ -273,12 +267,10 @@ def early_loss_oscillates(curves: xr.Dataset, spec_check, params: OscillationPar
                  "and an 'activity' read from it measures something else (e.g. the curvature of a falling loss)")
               + f"; non-grokking runs: {int(others.sum())} of {len(others)}"
               + f"; rises per grokking run: median {np.median(counts[labels]):g}, max {counts[labels].max()}"
-              + "; interval: bootstrap over the grokking runs"
-              + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, bool(share >= threshold), "",
-        interval=list(interval(draws)), seed_fraction=float(np.mean(per_seed)) if per_seed else None,
-        support=float((draws >= threshold).mean()), n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
+              + "; interval: bootstrap over the grokking runs" + sel.diverged)
+    return sel.result(share, share >= threshold, detail, draws=draws,
+                      seed_fraction=float(np.mean(per_seed)) if per_seed else None,
+                      support=float((draws >= threshold).mean()))
 
 
 def _window_share(window: int, t_gen: np.ndarray) -> float:
@@ -286,16 +278,15 @@ def _window_share(window: int, t_gen: np.ndarray) -> float:
 
 
 @check("prediction_window_is_early", WindowParams)
-def prediction_window_is_early(curves: xr.Dataset, spec_check, params: WindowParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_share, none_match=False)
+def prediction_window_is_early(sel: Selection, params: WindowParams) -> CheckResult:
     """The early-loss predictor's window is <= max_share of the median t_gen of the runs that grok."""
-    threshold = params.max_share
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
+    runs, threshold = sel.runs, sel.threshold
     t_gen = generalisation_steps(runs, params.gen_acc)
     grokking = np.isfinite(t_gen)
     window = params.predictor.window
     if grokking.sum() < params.min_grokking_runs:
-        return inconclusive(spec_check, threshold, f"{int(grokking.sum())} runs grok; need "
-                            f"{params.min_grokking_runs}", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{int(grokking.sum())} runs grok; need {params.min_grokking_runs}", sel.n_runs)
     times = t_gen[grokking]
     share = _window_share(window, times)
     draws = bootstrap(times, lambda pick: _window_share(window, pick))
@@ -303,13 +294,9 @@ def prediction_window_is_early(curves: xr.Dataset, spec_check, params: WindowPar
     per_seed = [_window_share(window, times[seeds == s]) <= threshold for s in np.unique(seeds)]
     detail = (f"window K = {window} steps; {int(grokking.sum())} of {int(runs.sizes['run'])} runs grok, t_gen "
               f"(first logged step with test acc >= {params.gen_acc}) median {np.median(times):g}, range "
-              f"{times.min():g}-{times.max():g}; interval: bootstrap over the grokking runs"
-              + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, bool(share <= threshold), "",
-        interval=list(interval(draws)), seed_fraction=float(np.mean(per_seed)),
-        support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]), detail=detail,
-        where=dict(spec_check.where)))
+              f"{times.min():g}-{times.max():g}; interval: bootstrap over the grokking runs" + sel.diverged)
+    return sel.result(share, share <= threshold, detail, draws=draws, seed_fraction=float(np.mean(per_seed)),
+                      support=float((draws <= threshold).mean()))
 
 
 # -- fixing the predictor on development runs ------------------------------------------------------------------
@@ -360,7 +347,6 @@ def choose_predictor(runs: xr.Dataset, gen_acc: float = 0.95, windows=(100, 200,
 def _main() -> None:
     import argparse
 
-    from grokrepro.claims.verdict import healthy_runs
     from grokrepro.metrics.curves import read_complete
 
     parser = argparse.ArgumentParser(description="Rank early-loss predictors on development curves (never on "
@@ -372,14 +358,15 @@ def _main() -> None:
     parser.add_argument("--signals", default="loss", help="comma-separated signals (loss, log_loss)")
     args = parser.parse_args()
     runs = healthy_runs(read_complete(args.curves))[0]
-    labels = grokked(runs, 0.95)
+    events = Events()  # the checks' default accuracies
+    labels = grokked(runs, events.gen_acc)
     print(f"{int(labels.sum())} of {len(labels)} development runs grok")
     for name in ("lr", "weight_decay", "lr_times_weight_decay", "train_fraction"):
         if name in runs.coords or name == "lr_times_weight_decay":
             value = auroc(baseline_values(runs, name), labels)
             print(f"  hyper-parameter {name}: AUROC {max(value, 1 - value):.3f}")
-    fits = first_step_reaching(runs["train_acc"].values, runs["step"].values, 0.99)
-    print(f"t_fit (train acc >= 0.99): median {np.nanmedian(fits):g} over {int(np.isfinite(fits).sum())} runs "
+    fits = first_step_reaching(runs["train_acc"].values, runs["step"].values, events.fit_acc)
+    print(f"t_fit (train acc >= {events.fit_acc:g}): median {np.nanmedian(fits):g} over {int(np.isfinite(fits).sum())} runs "
           f"that fit; a window should cover >= 1.3x that")
     strata, _ = heatmap_strata(runs)
     for name in ("lr", "weight_decay", "lr_times_weight_decay"):

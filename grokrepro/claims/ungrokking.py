@@ -9,17 +9,17 @@ import json
 
 import numpy as np
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import CheckParams, Selection, seed_share, selects_runs
 from grokrepro.claims.registry import check
 from grokrepro.claims.semi_grokking import running_median
-from grokrepro.claims.verdict import CheckResult, healthy_runs, inconclusive, judged, seed_table, select_runs
-from grokrepro.metrics import bootstrap, interval
+from grokrepro.claims.verdict import CheckResult, healthy_runs, seed_table, select_runs
+from grokrepro.metrics import bootstrap
 from grokrepro.metrics.sizes import crossing, final_values
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Params(CheckParams):
     axis: str = "train_size"
 
 
@@ -49,23 +49,12 @@ class ControlParams(Params):
     min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
 
 
-def _seed_fraction_result(spec_check, holds: np.ndarray, threshold: float, n_runs: int, detail: str):
-    share = float(holds.mean())
-    draws = bootstrap(holds.astype(float), np.mean)
-    return judged(CheckResult(spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-                              interval=list(interval(draws)), seed_fraction=share,
-                              support=float((draws >= threshold).mean()), n_runs=n_runs, detail=detail,
-                              where=dict(spec_check.where)))
-
-
 @check("ungrokking_forgets", ForgetsParams)
-def ungrokking_forgets(curves: xr.Dataset, spec_check, params: ForgetsParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def ungrokking_forgets(sel: Selection, params: ForgetsParams) -> CheckResult:
     """At the smallest D', on >= min_seed_fraction of the seeds, train accuracy stays high throughout while test
     accuracy falls from high to low (ungrokking)."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    runs = sel.runs
     if params.at_smallest_size:
         smallest = runs[params.axis].values.min()
         runs = runs.isel(run=np.nonzero(runs[params.axis].values == smallest)[0])
@@ -77,7 +66,7 @@ def ungrokking_forgets(curves: xr.Dataset, spec_check, params: ForgetsParams) ->
     detail = f"{params.axis} {runs[params.axis].values[0]:g}: " + "; ".join(
         f"seed {int(s)}: test acc {a:.3f} -> {b:.3f}, lowest train acc {t:.3f}"
         for s, a, b, t in zip(runs["seed"].values, start, final, lowest_train))
-    return _seed_fraction_result(spec_check, holds, threshold, int(runs.sizes["run"]), detail)
+    return sel.result(**seed_share(holds, sel.threshold), detail=detail, n_runs=runs.sizes["run"])
 
 
 def _transition_ratio(sizes: np.ndarray, accuracy: np.ndarray, low: float, high: float) -> float:
@@ -94,16 +83,16 @@ def _transition_ratio(sizes: np.ndarray, accuracy: np.ndarray, low: float, high:
 
 
 @check("ungrokking_is_a_transition", TransitionParams)
-def ungrokking_is_a_transition(curves: xr.Dataset, spec_check, params: TransitionParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_size_ratio, none_match=False)
+def ungrokking_is_a_transition(sel: Selection, params: TransitionParams) -> CheckResult:
     """The median final test accuracy over seeds rises from <= low_acc to >= high_acc within a factor
     max_size_ratio of D' (a sharp transition)."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.max_size_ratio
+    runs, threshold = sel.runs, sel.threshold
     sizes, seeds, acc = seed_table(runs, params.axis, final_values(runs["test_acc"].values))
     acc = acc[~np.isnan(acc).any(axis=1)]
     if len(sizes) < 3 or len(acc) == 0:
-        return inconclusive(spec_check, threshold, f"{len(sizes)} sizes, {len(acc)} complete seeds "
-                            f"({n_diverged} diverged)", int(runs.sizes["run"]))
+        return sel.inconclusive(f"{len(sizes)} sizes, {len(acc)} complete seeds ({sel.n_diverged} diverged)",
+                                sel.n_runs)
 
     def ratio(table):
         return _transition_ratio(sizes, np.median(table, axis=0), params.low_acc, params.high_acc)
@@ -112,10 +101,8 @@ def ungrokking_is_a_transition(curves: xr.Dataset, spec_check, params: Transitio
     draws = bootstrap(acc, ratio)
     per_seed = np.mean([_transition_ratio(sizes, row, params.low_acc, params.high_acc) <= threshold for row in acc])
     detail = "; ".join(f"{params.axis} {s:g}: median final test acc {a:.3f}" for s, a in zip(sizes, np.median(acc, 0)))
-    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
-                              interval=list(interval(draws)), seed_fraction=float(per_seed),
-                              support=float((draws <= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(value, value <= threshold, detail, draws=draws, seed_fraction=float(per_seed),
+                      support=float((draws <= threshold).mean()))
 
 
 def _crossings(runs: xr.Dataset, params: WeightDecayParams):
@@ -129,14 +116,14 @@ def _crossings(runs: xr.Dataset, params: WeightDecayParams):
 
 
 @check("ungrokking_size_ignores_weight_decay", WeightDecayParams)
-def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params: WeightDecayParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.max_disagreement, healthy=False, none_match=False)  # healthy per weight decay
+def ungrokking_size_ignores_weight_decay(sel: Selection, params: WeightDecayParams) -> CheckResult:
     """The D' at which the median final test accuracy crosses `level` agrees within max_disagreement across the
     weight decays listed."""
-    runs = select_runs(curves, spec_check.where)
-    threshold = params.max_disagreement
-    tables = _crossings(runs, params)
+    threshold = sel.threshold
+    tables = _crossings(sel.runs, params)
     if any(acc.size == 0 for _, _, acc in tables.values()):
-        return inconclusive(spec_check, threshold, f"no runs for some of the weight decays {params.weight_decays}")
+        return sel.inconclusive(f"no runs for some of the weight decays {params.weight_decays}")
     # Seeds are paired across weight decays (same seed, same parent network), so resample them together; each
     # weight decay keeps its own grid of sizes.
     common = sorted(set.intersection(*(set(seeds.tolist()) for _, seeds, _ in tables.values())))
@@ -157,24 +144,20 @@ def ungrokking_size_ignores_weight_decay(curves: xr.Dataset, spec_check, params:
     points = crossings(everyone)
     detail = "; ".join(f"weight decay {wd:g}: final test acc crosses {params.level} at {params.axis} {p:.0f}"
                        for wd, p in zip(params.weight_decays, points))
-    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, value <= threshold, "",
-                              interval=list(interval(draws)), support=float((draws <= threshold).mean()),
-                              n_runs=int(runs.sizes["run"]), detail=detail, where=dict(spec_check.where)))
+    return sel.result(value, value <= threshold, detail, draws=draws, support=float((draws <= threshold).mean()))
 
 
 @check("no_ungrokking_without_weight_decay", ControlParams)
-def no_ungrokking_without_weight_decay(curves: xr.Dataset, spec_check, params: ControlParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def no_ungrokking_without_weight_decay(sel: Selection, params: ControlParams) -> CheckResult:
     """Without weight decay, a grokked network trained on too little data keeps its test accuracy to the end on
     >= min_seed_fraction of the seeds."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+    runs = sel.runs
     final = final_values(runs["test_acc"].values)
     holds = final >= params.min_final_test_acc
     detail = "; ".join(f"seed {int(s)} at {params.axis} {d:g}: final test acc {a:.3f}"
                        for s, d, a in zip(runs["seed"].values, runs[params.axis].values, final))
-    return _seed_fraction_result(spec_check, holds, threshold, int(runs.sizes["run"]), detail)
+    return sel.result(**seed_share(holds, sel.threshold), detail=detail)
 
 
 class SettlesParams(Params):
@@ -222,20 +205,20 @@ def settles_midway(steps, test_acc, param_norm, fourier_share, chance, params: S
 
 
 @check("ungrokking_settles_midway", SettlesParams)
-def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, none_match=False)
+def ungrokking_settles_midway(sel: Selection, params: SettlesParams) -> CheckResult:
     """At some subset size, runs settle at a middling test accuracy with a Fourier share between the parent's and
     chance. At some subset size, on >= min_seed_fraction of the seeds, runs of >= min_budget_units settle over
     their last tail_fraction at a test accuracy in [low_acc, high_acc] (within max_acc_change, norm within
     max_norm_change) with a final Fourier share min_share_gap below the parent's and above chance (1/p)."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
+    runs, threshold = sel.runs, sel.threshold
     if "fourier_share" not in runs:
-        return inconclusive(spec_check, threshold, "no Fourier share was measured (train.probes fourier_share)")
+        return sel.inconclusive("no Fourier share was measured (train.probes fourier_share)")
     units = runs["budget_steps"].values * runs["lr"].values * runs["weight_decay"].values
     runs = runs.isel(run=np.nonzero(units >= params.min_budget_units)[0])
     if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy run of >= {params.min_budget_units:g} units of "
-                            f"1/(lr wd) matches {spec_check.where} ({n_diverged} diverged)")
+        return sel.inconclusive(f"no healthy run of >= {params.min_budget_units:g} units of 1/(lr wd) matches "
+                                f"{sel.check.where} ({sel.n_diverged} diverged)")
     steps = runs["step"].values
     # chance: a table's logits spread evenly over all p^2 (p - 1) frequencies put 1/p of their norm on the p - 1
     configs = runs["config"].values if "config" in runs.coords else [None] * runs.sizes["run"]
@@ -243,8 +226,7 @@ def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesPar
     readings = [settles_midway(steps, runs["test_acc"].values[k], runs["param_norm"].values[k],
                                runs["fourier_share"].values[k], chance[k], params) for k in range(runs.sizes["run"])]
     if not any(r["readable"] for r in readings):
-        return inconclusive(spec_check, threshold, "no run has two logged Fourier shares to compare",
-                            int(runs.sizes["run"]))
+        return sel.inconclusive("no run has two logged Fourier shares to compare", int(runs.sizes["run"]))
     sizes, seeds, table = seed_table(runs, params.axis, np.array([float(r["holds"]) for r in readings]))
 
     def best_share(rows):
@@ -273,7 +255,5 @@ def ungrokking_settles_midway(curves: xr.Dataset, spec_check, params: SettlesPar
                 f"(chance {chance[k]:.3f}){'' if r['holds'] else ', no'}")
 
     detail = summary + "; " + "; ".join(describe(k, r) for k, r in enumerate(readings))
-    return judged(CheckResult(spec_check.name, spec_check.statement, value, threshold, passed, "",
-                              interval=list(interval(draws)), seed_fraction=value,
-                              support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]),
-                              detail=detail, where=dict(spec_check.where)))
+    return sel.result(value, passed, detail, draws=draws, seed_fraction=value,
+                      support=float((draws >= threshold).mean()), n_runs=runs.sizes["run"])

@@ -52,6 +52,15 @@ class CheckResult:
 
         return clean(asdict(self))
 
+    def made_inconclusive(self, why: str, *, first: bool = False, clear_pass: bool = False) -> CheckResult:
+        """A judged result that cannot stand (censored times, a grid too coarse, seeds left out): inconclusive,
+        `why` put before the detail (`first`) or after it; `clear_pass` also withdraws a pass."""
+        self.status = INCONCLUSIVE
+        if clear_pass:
+            self.passed = False
+        self.detail = f"{why}; {self.detail}" if first else f"{self.detail}; {why}"
+        return self
+
 
 def judged(result: CheckResult) -> CheckResult:
     """Set status from passed and support."""

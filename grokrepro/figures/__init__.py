@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from types import ModuleType
 
+from grokrepro.claims.judgement import Verdict
 from grokrepro.figures import generic
 from grokrepro.figures.common import save
 from grokrepro.metrics.curves import read_complete
@@ -55,7 +56,10 @@ def draw_figures(spec, curves_path, verdict_path, outdir, only: str | None = Non
     if only is not None and only not in drawers:
         raise ValueError(f"{spec.claim} has no figure {only!r}; it has {list(drawers)}")
     curves = read_complete(curves_path)
-    verdict = json.loads(Path(verdict_path).read_text())
+    # The typed verdict (figures find its checks by kind and read their validated params); an empty file ({})
+    # stands for no verdict yet: figures then read the spec the curves were trained under.
+    fields = json.loads(Path(verdict_path).read_text())
+    verdict = Verdict.model_validate(fields) if fields else {}
     Path(outdir).mkdir(parents=True, exist_ok=True)
     for name in [only] if only else drawers:
         save(drawers[name](curves, verdict), Path(outdir) / f"{name}.png")

@@ -31,6 +31,41 @@ def spec_check_params(curves: xr.Dataset, kind: str, params_class):
     return params_class(**{k: v for k, v in given.items() if k in params_class.model_fields})
 
 
+def judged_check(verdict, kind: str):
+    """The verdict's record of the first check of this kind (a `judgement.CheckRecord`), or None: figures find
+    checks by kind, never by the name a spec gives them. `verdict`: a Verdict, or a mapping of its fields
+    (draw_figures hands a Verdict; a mapping may hold only some fields, e.g. no checks at all)."""
+    from grokrepro.claims.judgement import CheckRecord, Verdict
+
+    if isinstance(verdict, Verdict):
+        return verdict.check(kind=kind)
+    record = next((c for c in (verdict or {}).get("checks", []) if c.get("kind") == kind), None)
+    return CheckRecord.model_validate(record) if record is not None else None
+
+
+def other_claims_curves(verdict, claim: str) -> Path | None:
+    """The curves file of another claim that the verdict's checks read (listed in its `data`)."""
+    from grokrepro.claims.judgement import Verdict
+
+    data = verdict.data if isinstance(verdict, Verdict) else (verdict or {}).get("data", [])
+    return next((Path(p) for p in data if Path(p).parent.name == claim), None)
+
+
+def judged_params(verdict, curves: xr.Dataset, kind: str, params_class):
+    """The params a check of this kind was judged with: from the verdict's record, validated by the kind's
+    model (defaults filled in, never re-typed here); without a verdict, as the spec in the curves sets them."""
+    record = judged_check(verdict, kind)
+    if record is not None:
+        return record.validated_params()
+    return spec_check_params(curves, kind, params_class)
+
+
+def judged_where(verdict, kind: str) -> dict:
+    """The runs the verdict's check of this kind selected (every run without one)."""
+    record = judged_check(verdict, kind)
+    return dict(record.where) if record is not None else {}
+
+
 def long_table(curves: xr.Dataset, variables: list[str], by: list[str]) -> pd.DataFrame:
     """(run, step) variables as a tidy table with the run coordinates `by` as columns."""
     frame = curves[variables].to_dataframe()[variables].reset_index()

@@ -3,16 +3,14 @@ from-scratch runs' accuracy and time to generalise against size."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib import ticker
 
-from grokrepro.claims.critical_dataset_size import GeneralisationParams, certified_generalisers
+from grokrepro.claims.critical_dataset_size import CriticalSizeParams, GeneralisationParams, certified_generalisers
 from grokrepro.claims.verdict import healthy_runs, select_runs
-from grokrepro.figures.common import plt, sns, spec_check_params
+from grokrepro.figures.common import judged_check, judged_params, other_claims_curves, plt, sns
 from grokrepro.metrics import first_step_reaching
 from grokrepro.metrics.curves import read_complete
 from grokrepro.metrics.sizes import final_values
@@ -39,8 +37,7 @@ def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParam
     found."""
     source = curves
     if params.generalisers_from != "self":
-        path = next((Path(p) for p in verdict.get("data", []) if Path(p).parent.name == params.generalisers_from),
-                    None)
+        path = other_claims_curves(verdict, params.generalisers_from)
         if path is None or not path.is_file():
             return None
         source = read_complete(path)
@@ -51,7 +48,7 @@ def _generalisers(curves: xr.Dataset, verdict: dict, params: GeneralisationParam
 
 
 def norm_vs_size(curves: xr.Dataset, verdict: dict):
-    params = spec_check_params(curves, "generalisation_norm_flat_in_size", GeneralisationParams)
+    params = judged_params(verdict, curves, "generalisation_norm_flat_in_size", GeneralisationParams)
     memorisers = _final_norms(healthy_runs(select_runs(curves, params.memorise))[0])
     memorisers["circuit"] = "memorisation (random labels)"
     generalisers = _generalisers(curves, verdict, params)
@@ -71,10 +68,10 @@ def norm_vs_size(curves: xr.Dataset, verdict: dict):
     if len(certified):
         axis.axhline(float(np.median(certified["norm"])), color="tab:orange", linestyle=":",
                      label="generalisation's norm (median)")
-    crossing = next((c for c in verdict.get("checks", []) if c.get("name") == "C3"), None)
-    if crossing and isinstance(crossing.get("value"), (int, float)):
-        low, high = crossing.get("interval") or [None, None]
-        axis.axvline(crossing["value"], color="black", linestyle="--", label=f"D_crit {crossing['value']:.0f}")
+    crossing = judged_check(verdict, "critical_size_bounds_grokking")
+    if crossing is not None and isinstance(crossing.value, (int, float)):
+        low, high = crossing.interval or [None, None]
+        axis.axvline(crossing.value, color="black", linestyle="--", label=f"D_crit {crossing.value:.0f}")
         if isinstance(low, (int, float)) and isinstance(high, (int, float)):
             axis.axvspan(low, high, color="grey", alpha=0.2, label="interval over seeds")
     _size_axis(axis)
@@ -85,8 +82,9 @@ def norm_vs_size(curves: xr.Dataset, verdict: dict):
 
 
 def scratch_vs_size(curves: xr.Dataset, verdict: dict):
+    params = judged_params(verdict, curves, "critical_size_bounds_grokking", CriticalSizeParams)
     true = curves.isel(run=np.nonzero(curves["labels"].values == "true")[0])
-    t_gen = first_step_reaching(true["test_acc"].values, true["step"].values, 0.95)
+    t_gen = first_step_reaching(true["test_acc"].values, true["step"].values, params.gen_acc)
     budget = true["budget_steps"].values
     table = pd.DataFrame({"train_size": true["train_size"].values.astype(float),
                           "final test acc": final_values(true["test_acc"].values),
@@ -95,13 +93,13 @@ def scratch_vs_size(curves: xr.Dataset, verdict: dict):
     figure, (left, right) = plt.subplots(1, 2, figsize=(8.5, 3.4))
     sns.lineplot(data=table, x="train_size", y="final test acc", estimator="median", errorbar=("pi", 100),
                  marker="o", ax=left)
-    left.axhline(0.5, color="grey", linestyle=":")
+    left.axhline(params.boundary_acc, color="grey", linestyle=":")
     _size_axis(left, subs=(1, 1.2, 1.5, 2))
     left.set(xlabel="training pairs D (log)", title="From scratch: final test accuracy")
     sns.scatterplot(data=table, x="train_size", y="t_gen", style="censored", markers={False: "o", True: "^"},
                     ax=right)
     _size_axis(right, subs=(1, 1.2, 1.5, 2))
-    right.set(yscale="log", xlabel="training pairs D (log)", ylabel="t_gen (test acc >= 0.95)",
+    right.set(yscale="log", xlabel="training pairs D (log)", ylabel=f"t_gen (test acc >= {params.gen_acc:g})",
               title="Time to generalise (triangles: censored at budget)")
     figure.tight_layout()
     return figure

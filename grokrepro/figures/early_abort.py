@@ -23,7 +23,7 @@ def early_abort(curves: xr.Dataset, verdict: dict):
     params = SavingsParams(**check["params"])
     runs = select_runs(curves, check["where"])
     pairs = twins(runs, params) if params.variant_axis in runs.coords and "aborted_at" in runs else []
-    if not pairs:
+    if not len(pairs):
         curves_axis.text(0.5, 0.5, "no early-abort twins at this scale", ha="center",
                          transform=curves_axis.transAxes)
         return figure

@@ -7,19 +7,22 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.grokking import WeightDecayParams, data_need
+from grokrepro.claims.grokking import TrendParams, WeightDecayParams, data_need
 from grokrepro.claims.verdict import healthy_runs, select_runs
-from grokrepro.figures.common import long_table, plt, seed_band_relplot, spec_check, sns
+from grokrepro.figures.common import judged_params, judged_where, long_table, plt, seed_band_relplot, spec_check, sns
 from grokrepro.figures.early_abort import early_abort
 from grokrepro.metrics import first_step_reaching
 
 FIGURES = ("accuracy_curves", "time_to_generalise", "weight_decay_data_need", "early_abort")
 
 
-def _judged(curves: xr.Dataset, verdict: dict) -> xr.Dataset:
-    """The runs G2 judges (other sweep grids, such as the early-abort demonstration, are left out)."""
-    where = next((c.get("where", {}) for c in verdict.get("checks", []) if c["name"] == "G2"), {})
-    return select_runs(curves, where)
+TREND = "delay_rises_with_less_data"
+
+
+def _judged(curves: xr.Dataset, verdict) -> xr.Dataset:
+    """The runs the trend check (G2) judges (other sweep grids, such as the early-abort demonstration, are left
+    out)."""
+    return select_runs(curves, judged_where(verdict, TREND))
 
 
 def accuracy_curves(curves: xr.Dataset, verdict: dict):
@@ -35,13 +38,15 @@ def accuracy_curves(curves: xr.Dataset, verdict: dict):
 
 
 def time_to_generalise(curves: xr.Dataset, verdict: dict):
+    params = judged_params(verdict, curves, TREND, TrendParams)
     curves = _judged(curves, verdict)
     steps = curves["step"].values
-    t_fit = first_step_reaching(curves["train_acc"].values, steps, 0.99)
-    t_gen = first_step_reaching(curves["test_acc"].values, steps, 0.95)
+    t_fit = first_step_reaching(curves["train_acc"].values, steps, params.fit_acc)
+    t_gen = first_step_reaching(curves["test_acc"].values, steps, params.gen_acc)
     budget = curves["budget_steps"].values
     rows = []
-    for name, times in (("t_fit (train acc >= 0.99)", t_fit), ("t_gen (test acc >= 0.95)", t_gen)):
+    for name, times in ((f"t_fit (train acc >= {params.fit_acc:g})", t_fit),
+                        (f"t_gen (test acc >= {params.gen_acc:g})", t_gen)):
         for k in range(curves.sizes["run"]):
             censored = not np.isfinite(times[k])
             rows.append({"train_fraction": float(curves["train_fraction"].values[k]), "event": name,

@@ -7,24 +7,25 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from grokrepro.claims.lazy_to_rich import amount_of_grokking, linearised_peak, loss_times
+from grokrepro.claims.lazy_to_rich import AlphaParams, amount_of_grokking, linearised_peak, loss_times
 from grokrepro.claims.verdict import select_runs
-from grokrepro.figures.common import plt, sns
+from grokrepro.figures.common import judged_params, judged_where, plt, sns
 
 FIGURES = ("grokking_curve", "phase_diagram", "alignment", "goldilocks")
 TERMS = {"variance_error": "variance error", "misalignment": "misalignment", "linear_power": "linear power"}
 
 
-def _check(verdict: dict, name: str) -> dict:
-    return next((c for c in verdict.get("checks", []) if c["name"] == name), {})
+# The check kinds whose runs the figures draw: L1 (amount of grokking over alpha), L2 (the lazy phase), L4.
+ALPHA, TRACKING, GOLDILOCKS = "grokking_rises_with_alpha", "lazy_phase_tracks_linearised", "goldilocks_dataset_size"
 
 
-def _runs(curves: xr.Dataset, verdict: dict, name: str) -> xr.Dataset:
-    return select_runs(curves, _check(verdict, name).get("where", {}))
+def _runs(curves: xr.Dataset, verdict: dict, kind: str) -> xr.Dataset:
+    return select_runs(curves, judged_where(verdict, kind))
 
 
-def _threshold(verdict: dict) -> float:
-    return float(_check(verdict, "L1").get("params", {}).get("relative_threshold", 0.1))
+def _threshold(curves: xr.Dataset, verdict: dict) -> float:
+    """The relative loss threshold of the event times, as L1 was judged with."""
+    return judged_params(verdict, curves, ALPHA, AlphaParams).relative_threshold
 
 
 def _positive_steps(run: xr.Dataset, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -37,7 +38,7 @@ def grokking_curve(curves: xr.Dataset, verdict: dict):
     """Fig. 1: train and test loss of the L2 run (first seed) against its linearised network's and the
     initial-kernel regression loss (the linearised network's end point), and the exact population loss split into
     its three terms."""
-    runs = _runs(curves, verdict, "L2")
+    runs = _runs(curves, verdict, TRACKING)
     run = runs.isel(run=0)
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
     for name, color, style in (("train_loss", "tab:blue", "--"), ("test_loss", "tab:blue", "-")):
@@ -52,7 +53,7 @@ def grokking_curve(curves: xr.Dataset, verdict: dict):
     kernel = run["kernel_test_loss"].values
     if np.isfinite(kernel[0]):
         left.axhline(kernel[0], color="black", label="kernel regression, initial eNTK")
-    t_train, t_test = loss_times(runs.isel(run=[0]), _threshold(verdict))
+    t_train, t_test = loss_times(runs.isel(run=[0]), _threshold(curves, verdict))
     for time, label in ((t_lin, "t_lin"), (t_train[0], "t_train"), (t_test[0], "t_test")):
         if np.isfinite(time):
             left.axvline(time, color="grey", linestyle=":")
@@ -72,9 +73,9 @@ def grokking_curve(curves: xr.Dataset, verdict: dict):
 
 def phase_diagram(curves: xr.Dataset, verdict: dict):
     """Fig. 3e: median amount of grokking over seeds for every (α, ε) of the L1 training-set size."""
-    where = {k: v for k, v in _check(verdict, "L1").get("where", {}).items() if k != "epsilon"}
+    where = {k: v for k, v in judged_where(verdict, ALPHA).items() if k != "epsilon"}
     runs = select_runs(curves, where)
-    amount = amount_of_grokking(*loss_times(runs, _threshold(verdict)))
+    amount = amount_of_grokking(*loss_times(runs, _threshold(curves, verdict)))
     budget = float(runs["budget_steps"].values.max())
     table = pd.DataFrame({"alpha": runs["alpha"].values.astype(float), "epsilon": runs["epsilon"].values.astype(float),
                           "amount": np.where(np.isinf(amount), np.nan, amount), "never": np.isinf(amount)})
@@ -100,8 +101,8 @@ def phase_diagram(curves: xr.Dataset, verdict: dict):
 
 def alignment(curves: xr.Dataset, verdict: dict):
     """eNTK-label alignment on the test set over training, one line per α (L1's runs), with t_test marked."""
-    runs = _runs(curves, verdict, "L1")
-    _, t_test = loss_times(runs, _threshold(verdict))
+    runs = _runs(curves, verdict, ALPHA)
+    _, t_test = loss_times(runs, _threshold(curves, verdict))
     rows = []
     for k in range(runs.sizes["run"]):
         steps, values = _positive_steps(runs.isel(run=k), "ntk_alignment")
@@ -121,7 +122,7 @@ def alignment(curves: xr.Dataset, verdict: dict):
 
 def goldilocks(curves: xr.Dataset, verdict: dict):
     """Fig. 9: train (solid) and test (dashed) loss, relative to their initial values, for each training-set size."""
-    runs = _runs(curves, verdict, "L4")
+    runs = _runs(curves, verdict, GOLDILOCKS)
     rows = []
     for k in range(runs.sizes["run"]):
         run = runs.isel(run=k)
@@ -133,7 +134,7 @@ def goldilocks(curves: xr.Dataset, verdict: dict):
     figure, axis = plt.subplots(figsize=(6, 3.8))
     sns.lineplot(data=table, x="step", y="relative loss", hue="P", style="loss", units="seed", estimator=None,
                  palette="viridis", ax=axis, lw=1)
-    axis.axhline(_threshold(verdict), color="grey", linestyle=":")
+    axis.axhline(_threshold(curves, verdict), color="grey", linestyle=":")
     axis.set(xscale="log", yscale="log", xlabel="step (log)", ylabel="loss / initial loss",
              title="Goldilocks training-set sizes (dotted: the 10 % threshold)")
     return figure

@@ -8,7 +8,7 @@ import xarray as xr
 
 from grokrepro.claims.lmn_compression import NrmseParams, RatioParams, _window
 from grokrepro.claims.verdict import healthy_runs, select_runs
-from grokrepro.figures.common import plt, spec_check, spec_check_params
+from grokrepro.figures.common import judged_check, plt, spec_check, spec_check_params
 from grokrepro.metrics import first_step_reaching
 
 FIGURES = ("lmn_and_test_loss", "lmn_vs_test_loss", "xor_lmn")
@@ -38,8 +38,10 @@ def lmn_and_test_loss(curves: xr.Dataset, verdict: dict):
 
 
 def _m2_where(curves: xr.Dataset, verdict: dict) -> dict:
-    check = next((c for c in verdict.get("checks", []) if c.get("kind") == "linear_fit_per_seed"), None)
-    return (check or spec_check(curves, "linear_fit_per_seed") or {}).get("where", {})
+    record = judged_check(verdict, "linear_fit_per_seed")
+    if record is not None:
+        return dict(record.where)
+    return (spec_check(curves, "linear_fit_per_seed") or {}).get("where", {})
 
 
 def lmn_vs_test_loss(curves: xr.Dataset, verdict: dict):

@@ -24,3 +24,26 @@ def interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, float]:
     # inverted_cdf never interpolates, so censored (infinite) draws stay meaningful
     low, high = np.quantile(finite, [(1 - level) / 2, (1 + level) / 2], method="inverted_cdf")
     return float(low), float(high)
+
+
+def rank(values: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank); +inf ranks above every finite value."""
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2
+        start = end + 1
+    return ranks
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (NaN where either side is constant)."""
+    rx, ry = rank(np.asarray(x, float)), rank(np.asarray(y, float))
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from grokrepro.claims.catalog import CLAIMS
+from grokrepro.claims.judgement import Verdict
 from grokrepro.figures.common import read_description
 from grokrepro.integrity import partial_name, sha256_file
 
@@ -63,7 +63,8 @@ def _claim_section(name: str, claim_dir: Path | None) -> dict:
     section = {"name": name, "paper": paper, "summary": summary, "implemented": False}
     if claim_dir is None:
         return section
-    verdict = json.loads((claim_dir / "verdict.json").read_text())
+    # Read through the typed model: a verdict.json missing a field, or with one it does not know, is refused.
+    verdict = Verdict.read(claim_dir / "verdict.json").as_json()
     figures = []
     for png in sorted(claim_dir.glob("*.png")):
         encoded = base64.b64encode(png.read_bytes()).decode()
