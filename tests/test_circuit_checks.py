@@ -129,7 +129,7 @@ def test_norm_figure_draws_the_generalisers_c2_reads(tmp_path):
     import json
 
     from grokrepro.figures.critical_dataset_size import norm_vs_size
-    from grokrepro.metrics.curves import COMPLETE
+    from grokrepro.metrics.curves import write_atomic
 
     c2 = {"name": "C2", "kind": "generalisation_norm_flat_in_size", "statement": "s",
           "params": {"generalisers_from": "ungrokking", "generalise": {"weight_decay": 1.0}}}
@@ -137,7 +137,7 @@ def test_norm_figure_draws_the_generalisers_c2_reads(tmp_path):
     other = curves_from(generalisers(norm=40.0) + generalisers(sizes=(400,), norm=90.0, share=0.5))
     path = tmp_path / "results" / "ungrokking" / "curves.nc"
     path.parent.mkdir(parents=True)
-    other.assign_attrs({COMPLETE: "yes"}).to_netcdf(path)
+    write_atomic(other, path)  # as the workflow writes curves: whole, with its content hash
 
     figure = norm_vs_size(mine, {"data": [str(path)], "checks": []})
     axis = figure.axes[0]
