@@ -27,6 +27,11 @@ TINY = {
 }
 
 
+# A check a regression task can be judged by (the tiny spec's own reads accuracies, which regression lacks).
+REGRESSION_CHECKS = [{"name": "L1", "kind": "final_value_beyond", "statement": "the test loss ends low",
+                      "params": {"metric": "test_loss", "bound": 1.0, "side": "below"}}]
+
+
 def tiny_spec(**overrides):
     raw = copy.deepcopy(TINY)
     for key, value in overrides.items():

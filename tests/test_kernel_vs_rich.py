@@ -13,7 +13,7 @@ from grokrepro.models.quadratic import QuadraticNet
 from grokrepro.spec.schema import Check
 from grokrepro.train.probes import empirical_ntk
 
-from helpers import resolved, tiny_spec
+from helpers import REGRESSION_CHECKS, resolved, tiny_spec
 
 
 def tiny_net(p=5, width=3, seed=0):
@@ -75,7 +75,7 @@ def test_triples_task_and_size_rule():
 
     spec = resolved(tiny_spec(task={"kind": "modular", "operation": "x+y", "prime": 7, "target": "triples",
                                     "train_size_exponent": 2.25, "train_size_coefficient": 2.0},
-                              model={"kind": "quadratic", "width_per_symbol": 4}))
+                              model={"kind": "quadratic", "width_per_symbol": 4}, checks=REGRESSION_CHECKS))
     data = make_dataset(spec.task, 0)
     assert data.inputs.shape == (343, 3) and data.is_regression and data.n_symbols == 7
     assert len(data.train_index) == round(2 * 7**2.25)

@@ -9,7 +9,7 @@ from grokrepro.models import ModelShape, build_model
 from grokrepro.spec import expand_runs
 from grokrepro.tasks import make_dataset
 from grokrepro.train import NOT_REACHED, EnsembleTrainer
-from helpers import interrupted_and_resumed, resolved, tiny_spec
+from helpers import REGRESSION_CHECKS, interrupted_and_resumed, resolved, tiny_spec
 
 
 def tiny_runs(**changes):
@@ -170,8 +170,8 @@ def test_a_regression_group_with_early_stop_is_refused_clearly():
     from dataclasses import replace
 
     raw = tiny_spec(task={"kind": "gaussian_regression", "dim": 5, "n_train": 20, "n_test": 30},
-                    model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [1.0]})
-    raw["checks"][0]["where"] = {}
+                    model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [1.0]},
+                    checks=REGRESSION_CHECKS)
     runs = expand_runs(resolved(raw))
     train = runs[0].train.model_copy(update={"early_stop": runs[0].train.early_stop.model_copy(update={"enabled": True})})
     runs = [replace(r, train=train) for r in runs]  # past the validator, as a direct caller could

@@ -66,7 +66,7 @@ class Verdict(_Record):
     statement: str
     scale: str
     # "development": the seeds the settings were chosen on, so not a verdict in the full sense
-    seed_set: str
+    seed_set: str = "verdict"
     verdict: Outcome
     # In the checks' own words: why the verdict is not `reproduced` (empty when it is).
     reason: str
@@ -88,10 +88,10 @@ class Verdict(_Record):
     n_early_stopped: int
     n_aborted: int
     spec_sha256: str
-    plugin_sha256: dict[str, str]
+    plugin_sha256: dict[str, str] = Field(default_factory=dict)
     # The hash of the spec's checks (kinds, params, selections, controls): equal hashes, equal thresholds.
     thresholds_sha256: str
-    training_spec_sha256: Optional[str]
+    training_spec_sha256: Optional[str] = None
     git_commit: str
     git_dirty: bool
     training_git_commit: Optional[str]

@@ -62,7 +62,7 @@ def check_limits(spec, path: str | Path, limits: dict[str, int], seed_set: str =
         examples, columns = size.examples, size.columns
         dataset_bytes = n_runs * examples * (columns + 1) * 8  # int64 or float64 inputs and labels, per run
         if dataset_bytes > limits["max_dataset_bytes"]:
-            raise SpecError(f"{where}: field 'task' ({first.task.kind}) gives {examples} examples per run, {dataset_bytes / 2**30:.1f} "
+            raise SpecError(f"{where}: field '{size.field}' gives {examples} examples per run, {dataset_bytes / 2**30:.1f} "
                             f"GiB for a group of {n_runs} runs; at most {limits['max_dataset_bytes'] / 2**30:.1f} GiB "
                             "(limits.max_dataset_bytes)")
         parameter_bytes = n_runs * parameter_count(first.model, size) * 4

@@ -8,7 +8,7 @@ permutation of the pairs, so a smaller training set drawn with the same seed is 
 from __future__ import annotations
 
 import itertools
-from typing import Literal, Optional, Union
+from typing import ClassVar, Literal, Optional, Union
 
 import numpy as np
 from pydantic import Field, field_validator, model_serializer, model_validator
@@ -68,13 +68,14 @@ class _Table(SplitTask):
     """A split task over every pair of `n_symbols()` operands."""
 
     def size(self) -> DatasetSize:
-        symbols = self.n_symbols()
+        symbols, field = self.n_symbols(), f"task.{self.size_field}"
         if getattr(self, "target", "classes") == "triples":
-            return DatasetSize(symbols**3, 3, symbols)
-        return DatasetSize(symbols**2, 2, symbols)
+            return DatasetSize(symbols**3, 3, symbols, field=field)
+        return DatasetSize(symbols**2, 2, symbols, field=field)
 
 
 class ModularTask(_Table):
+    size_field: ClassVar[str] = "prime"
     kind: Literal["modular"] = "modular"
     operation: Literal[MODULAR_OPERATIONS]
     prime: int = Field(ge=2)
@@ -115,6 +116,7 @@ class ModularTask(_Table):
 
 
 class PermutationTask(_Table):
+    size_field: ClassVar[str] = "degree"
     kind: Literal["permutation"]
     operation: Literal[PERMUTATION_OPERATIONS]
     degree: int = Field(default=5, ge=2, le=6)
@@ -130,6 +132,7 @@ class PermutationTask(_Table):
 class BitwiseTask(_Table):
     """Bitwise operations on `bits`-bit integers (Liu et al. 2023 use 5-bit XOR)."""
 
+    size_field: ClassVar[str] = "bits"
     kind: Literal["bitwise"]
     operation: Literal["xor"] = "xor"
     bits: int = Field(default=5, ge=1, le=8)

@@ -24,7 +24,7 @@ class GaussianRegressionTask(Strict):
     is_regression: ClassVar[bool] = True  # known before any data is made (a spec's early stop needs test accuracy)
 
     def size(self) -> DatasetSize:
-        return DatasetSize(self.n_train + self.n_test, self.dim, token_inputs=False)
+        return DatasetSize(self.n_train + self.n_test, self.dim, token_inputs=False, field="task.n_train")
 
 
 @TASKS.register("gaussian_regression", GaussianRegressionTask, coords=("n_train",))

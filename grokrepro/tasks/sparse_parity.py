@@ -57,7 +57,8 @@ class SparseParityTask(LabelNoise):
         return self
 
     def size(self) -> DatasetSize:
-        return DatasetSize(self.n_train + self.n_test, self.n_bits, outputs=2, token_inputs=False)
+        return DatasetSize(self.n_train + self.n_test, self.n_bits, outputs=2, token_inputs=False,
+                           field="task.n_train")
 
     @model_serializer(mode="wrap")
     def _dump(self, handler):
