@@ -43,6 +43,10 @@ def phase_boundaries(runs: xr.Dataset, fit_acc: float, gen_acc: float, prime: in
 
 
 def _shade(axis, bounds: list[float], end: float, label: bool) -> None:
+    """Shade the phases; an arm whose test loss never falls is shaded as memorisation only (nothing marks a
+    circuit formed there)."""
+    if not np.isfinite(bounds[1]):
+        bounds = [bounds[0], bounds[0], bounds[0]]
     edges = [0.0] + [min(b, end) for b in bounds]
     for (name, colour), left, right in zip(PHASES, edges[:-1], edges[1:]):
         if right > left:
