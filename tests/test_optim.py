@@ -223,15 +223,15 @@ def test_a_run_trains_with_a_registered_loss():
 
 
 def test_the_readme_transformation_example_trains_and_clips(tmp_path):
-    """The README's example, executed as a user would paste it: under SGD without weight decay, every step is
+    """The extending page's example, executed as a user would paste it: under SGD without weight decay, every step is
     at most lr x max_norm long, and the two runs of one group clip at their own max_norm."""
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    block = re.search(r"<!-- transform-example:begin[^>]*-->\s*```python\n(.*?)```", readme, re.S).group(1)
+    page = (Path(__file__).parents[1] / "docs" / "extending.md").read_text()
+    block = re.search(r"<!-- transform-example:begin[^>]*-->\s*```python\n(.*?)```", page, re.S).group(1)
     if "clip_by_norm" not in TRANSFORMS:
-        exec(compile(block, "README.md", "exec"), {})
+        exec(compile(block, "docs/extending.md", "exec"), {})
     variants = [{"name": f"clip{c}", "transforms": [{"kind": "clip_by_norm", "max_norm": c}]} for c in (0.01, 0.1)]
     runs = _runs(optimizer={"kind": "sgd", "lr": 0.5, "weight_decay": 0.0}, sweep={"optimizer": variants},
                  checks=_where(optimizer="clip0.01"))

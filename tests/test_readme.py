@@ -20,12 +20,27 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in ci
 
 
-def test_the_readme_lists_every_check_kind_as_grokrepro_checks_prints_them():
+def test_the_check_kinds_page_lists_every_kind_as_grokrepro_checks_prints_them():
     from grokrepro.guide import check_kinds_markdown, readme_section
 
-    block = readme_section((ROOT / "README.md").read_text())
-    assert block is not None, "the README lost its check-kinds markers"
-    assert block == check_kinds_markdown(ROOT / "specs"), "README check kinds are stale: paste `grokrepro checks`"
+    block = readme_section((ROOT / "docs" / "check-kinds.md").read_text())
+    assert block is not None, "docs/check-kinds.md lost its check-kinds markers"
+    assert block == check_kinds_markdown(ROOT / "specs"), "docs/check-kinds.md is stale: paste `grokrepro checks`"
+
+
+def test_the_readme_is_a_front_page():
+    # what a researcher reads in five minutes; the rest is in docs/
+    assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
+
+
+def test_every_relative_link_of_the_readme_and_docs_leads_to_a_file():
+    import re
+
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)\s#]+)\)", page.read_text()):
+            if "://" not in target:
+                assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}"
+                assert (page.parent / target).resolve().is_relative_to(ROOT), f"{target} leaves the repository"
 
 
 def test_the_readme_walkthrough_spec_validates(tmp_path):
