@@ -92,20 +92,13 @@ def synthetic_curves(t_fit, t_gen, fractions, seeds, steps=np.arange(0, 10001, 1
     )
 
 
-def interrupted_and_resumed(runs, checkpoint, monkeypatch):
-    """Train `runs` uninterrupted; then again, killed right after the second checkpoint and resumed from it.
-    Returns the uninterrupted result, the resumed result, the resumed trainer and the steps checkpointed
-    before the kill."""
+def killed_after_second_checkpoint(trainer, monkeypatch) -> list[int]:
+    """Run `trainer` (one with a checkpoint path) until just after its second checkpoint, then kill it as a
+    KeyboardInterrupt would; returns the steps it checkpointed."""
     import pytest
 
     import grokrepro.train.ensemble as ensemble
-    from grokrepro.tasks import make_dataset
-    from grokrepro.train import EnsembleTrainer
 
-    def trainer(path=None):
-        return EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs], path)
-
-    uninterrupted = trainer().run(progress=False)
     real_save, saves = ensemble.save_atomic, []
 
     def save_then_die(state, path):
@@ -116,7 +109,22 @@ def interrupted_and_resumed(runs, checkpoint, monkeypatch):
 
     monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        trainer(checkpoint).run(progress=False)
+        trainer.run(progress=False)
     monkeypatch.setattr(ensemble, "save_atomic", real_save)
+    return saves
+
+
+def interrupted_and_resumed(runs, checkpoint, monkeypatch):
+    """Train `runs` uninterrupted; then again, killed right after the second checkpoint and resumed from it.
+    Returns the uninterrupted result, the resumed result, the resumed trainer and the steps checkpointed
+    before the kill."""
+    from grokrepro.tasks import make_dataset
+    from grokrepro.train import EnsembleTrainer
+
+    def trainer(path=None):
+        return EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs], path)
+
+    uninterrupted = trainer().run(progress=False)
+    saves = killed_after_second_checkpoint(trainer(checkpoint), monkeypatch)
     resumed_trainer = trainer(checkpoint)
     return uninterrupted, resumed_trainer.run(progress=False), resumed_trainer, saves

@@ -8,7 +8,6 @@ import pytest
 import torch
 import xarray as xr
 
-import grokrepro.train.ensemble as ensemble
 from grokrepro.integrity import CorruptFileError, dataset_sha256, read_sealed, write_sealed
 from grokrepro.metrics.curves import CorruptResultError, read_complete, write_atomic
 from grokrepro.spec import expand_runs
@@ -16,7 +15,7 @@ from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.checkpoint import previous
 from grokrepro.train.warm_start import initial_params, save_weights
-from helpers import resolved, tiny_spec
+from helpers import killed_after_second_checkpoint, resolved, tiny_spec
 
 
 def _runs():
@@ -41,19 +40,8 @@ def _flip_a_bit_of(path, tensor: torch.Tensor):
 def test_a_flipped_bit_in_a_checkpoint_is_reported_and_the_previous_one_used(tmp_path, monkeypatch, capsys):
     runs = _runs()
     uninterrupted = _trainer(runs).run(progress=False)
-    real_save, saves = ensemble.save_atomic, []
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        saves.append(state["step"])
-        if len(saves) == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(ensemble, "save_atomic", save_then_die)
     checkpoint = tmp_path / "group.pt"
-    with pytest.raises(KeyboardInterrupt):
-        _trainer(runs, checkpoint).run(progress=False)
-    monkeypatch.setattr(ensemble, "save_atomic", real_save)
+    saves = killed_after_second_checkpoint(_trainer(runs, checkpoint), monkeypatch)
     newest = read_sealed(checkpoint, weights_only=False)
     _flip_a_bit_of(checkpoint, next(iter(newest["params"].values())))
     assert torch.load(_payload_of(checkpoint), weights_only=False)["step"] == saves[1]  # torch alone takes it

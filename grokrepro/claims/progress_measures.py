@@ -114,9 +114,11 @@ def few_key_frequencies(curves: xr.Dataset, spec_check, params: FewFrequenciesPa
 
 @check("restricted_loss_leads", LeadParams, requires=Requires(metrics=("test_loss",), probes=(PROBE,)))
 def restricted_loss_leads(curves: xr.Dataset, spec_check, params: LeadParams) -> CheckResult:
-    """K2: the restricted loss falls to `level` at least min_lead x t_test steps before the test loss does (t_test:
-    the test loss's first logged step at or below `level`), on >= min_seed_fraction of the seeds; a run whose
-    test loss never falls that far has no grokking to lead, and one whose restricted loss never does, no lead."""
+    """K2: the restricted loss reaches `level` at least min_lead x t_test steps before the test loss does.
+
+    t_test is the test loss's first logged step at or below `level`; it must hold on >= min_seed_fraction of the
+    seeds. A run whose test loss never falls that far has no grokking to lead, and one whose restricted loss
+    never does, no lead."""
     threshold = params.min_seed_fraction
     runs, n_diverged, unread = _runs(curves, spec_check, threshold, (params.restricted,))
     if unread:
@@ -152,9 +154,11 @@ def excluded_rise(excluded: np.ndarray, train_loss: np.ndarray, window: np.ndarr
 @check("excluded_loss_rises", RiseParams,
        requires=Requires(metrics=("train_acc", "test_acc", "train_loss"), probes=(PROBE,)))
 def excluded_loss_rises(curves: xr.Dataset, spec_check, params: RiseParams) -> CheckResult:
-    """K3: between fitting the training set (t_fit: train accuracy >= fit_acc) and generalising (t_gen: test
-    accuracy >= gen_acc, else the end), the excluded loss rises >= min_rise x over its lowest value before, while
-    the training loss stays <= max_train_loss up to that peak, on >= min_seed_fraction of the measured seeds."""
+    """K3: between fitting and generalising, the excluded loss rises >= min_rise x while the training loss stays low.
+
+    t_fit is the first step with train accuracy >= fit_acc, t_gen with test accuracy >= gen_acc (else the end);
+    the rise is over the excluded loss's lowest value before, the training loss must stay <= max_train_loss up to
+    the peak, and it must hold on >= min_seed_fraction of the measured seeds."""
     threshold = params.min_seed_fraction
     runs, n_diverged, unread = _runs(curves, spec_check, threshold, ("excluded_loss",))
     if unread:
