@@ -20,14 +20,14 @@ def readme_plugin() -> str:
     return block.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-# A second plug-in file: a probe, which the README describes in words.
+# A second plug-in file: a probe and a learning-rate schedule, which the README describes in words.
 PROBE_PLUGIN = textwrap.dedent('''
     from typing import Literal
 
     import numpy as np
 
     from grokrepro.probes import ProbeSettings
-    from grokrepro.registry import PROBES
+    from grokrepro.registry import PROBES, SCHEDULES, Strict
 
 
     class ReadoutNorm(ProbeSettings):
@@ -38,6 +38,16 @@ PROBE_PLUGIN = textwrap.dedent('''
     def readout_norm(trainer, settings, logged):
         norms = trainer.params["readout"].detach().flatten(1).norm(dim=1).cpu().numpy()
         return {"readout_norm": np.where(logged, norms, np.nan)}
+
+
+    class Halving(Strict):
+        kind: Literal["halving"]
+        every: int = 500
+
+
+    @SCHEDULES.register("halving", Halving)
+    def halving(settings, step, total_steps):
+        return 0.5 ** (step // settings.every)
 ''')
 
 SPEC = textwrap.dedent('''
@@ -47,7 +57,7 @@ SPEC = textwrap.dedent('''
     plugins: [lab/kinds.py, lab/probes.py]
     task: {kind: square_plus, prime: 23, train_fraction: 0.5}
     model: {kind: bilinear, width: 64}
-    optimizer: {lr: 3.0e-3, weight_decay: 1.0}
+    optimizer: {lr: 3.0e-3, weight_decay: 1.0, schedule: {kind: halving, every: 1000}}
     train:
       steps: 2000
       log_every: 50
@@ -90,7 +100,7 @@ def test_the_library_does_not_know_the_plugins_kinds_until_a_spec_names_them(tmp
 def test_a_spec_with_plugins_validates_and_expands(tmp_path):
     spec = load_spec(write_lab(tmp_path), "smoke")
     assert spec.task.kind == "square_plus" and spec.model.kind == "bilinear"
-    assert spec.train.probes[0].kind == "readout_norm"
+    assert spec.train.probes[0].kind == "readout_norm" and spec.optimizer.schedule.kind == "halving"
     assert "square_plus" in TASKS and "bilinear" in MODELS and "readout_norm" in PROBES
     runs = expand_runs(spec)
     assert {r.coords["weight_decay"] for r in runs} == {0.0, 1.0}
