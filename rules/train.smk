@@ -13,7 +13,8 @@ rule train:
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
-    # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
+    # What a cluster scheduler is asked for (profiles/slurm); a GPU only where the job will train on one (the paper
+    # scale, or train.device: cuda), see grokrepro/cluster.py.
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
         mem_mb=train_resource("mem_mb"),
@@ -24,13 +25,15 @@ rule train:
         scale=SCALE,
         seed_set=SEED_SET,
         torch_threads=TORCH_THREADS,
+        device_options="--allow-cpu-paper" if ALLOW_CPU_PAPER else "",
         # Not an output: a checkpoint must survive a killed job so that the rerun resumes from it.
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
     shell:
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --data-dir {params.data_dir} --out {output} "
-        "--checkpoint {params.checkpoint} --threads {params.torch_threads} --init-from {input.weights} > {log} 2>&1"
+        "--checkpoint {params.checkpoint} --threads {params.torch_threads} {params.device_options} "
+        "--init-from {input.weights} > {log} 2>&1"
 
 
 rule train_warm_start:
@@ -56,10 +59,11 @@ rule train_warm_start:
         scale=SCALE,
         seed_set=SEED_SET,
         torch_threads=TORCH_THREADS,
+        device_options="--allow-cpu-paper" if ALLOW_CPU_PAPER else "",
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/warm-{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
     shell:
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --warm-start-parents --data-dir {params.data_dir} --out {output.curves} "
         "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} "
-        "> {log} 2>&1"
+        "{params.device_options} > {log} 2>&1"

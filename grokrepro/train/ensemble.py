@@ -33,9 +33,9 @@ NOT_REACHED = -1
 
 
 def pick_device(requested: str) -> torch.device:
-    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
+    """The device of a trainer built without one: `auto` is the CPU here, because only the caller knows the
+    scale, and only the paper scale moves to a GPU (grokrepro.cluster.training_device, which the CLI passes)."""
+    return torch.device("cuda" if requested == "cuda" else "cpu")
 
 
 @dataclass
@@ -67,11 +67,11 @@ def _scattered(values: torch.Tensor, rows: torch.Tensor, n_runs: int) -> torch.T
 
 class EnsembleTrainer:
     def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None,
-                 initial_params: dict[str, torch.Tensor] | None = None):
+                 initial_params: dict[str, torch.Tensor] | None = None, device: str | None = None):
         keep_freed_memory()
         first = runs[0]
         self.runs, self.train, self.optimizer = runs, first.train, first.optimizer
-        self.device = pick_device(first.train.device)
+        self.device = torch.device(device) if device is not None else pick_device(first.train.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
         self.regression = datasets[0].is_regression
