@@ -3,9 +3,13 @@ estimated from the counts.
 
     python -m benchmarks.step_profile --scale paper [--gpu H100] [--json] [--claims grokking,grokfast]
 
-For every training group of every spec (warm-start parents included) it builds the real group, at its real
-size, and runs two training steps with logging switched off: step 0 warms up, step 1 is counted. Under a
-TorchDispatchMode it counts
+For every training group of every spec (warm-start parents included) it builds the real group (its runs,
+model, optimiser and transformations) and runs two training steps with logging switched off: step 0 warms up,
+step 1 is counted. A full-batch group of more than --max-examples examples per step is profiled on its first
+--max-examples training (and test) examples and again on half as many, and its FLOPs extended along the line
+through the two: FLOPs are affine in the number of examples, so this is exact, and op counts do not depend on
+the data's size at all (it keeps the largest groups, 9 runs x 12,960 examples, from needing gigabytes of
+activations on a shared machine). Under a TorchDispatchMode it counts
 
 - ops_per_step: the aten ops dispatched by the step (forward, backward, optimiser, bookkeeping);
 - host_syncs_per_step: the ops that make the host wait for the device or hand it host-made data, which on a GPU
@@ -16,8 +20,7 @@ TorchDispatchMode it counts
 - flops_per_step: torch.utils.flop_counter.FlopCounterMode's count (matmuls, forward and backward);
 
 and the same three for one evaluation (test set, plus the training set where the batch is not the whole
-training set), which the trainer runs at each logged step. Op counts do not depend on the data's size; FLOPs
-do, which is why the groups are built at full size.
+training set), which the trainer runs at each logged step.
 
 The estimate per group is steps x max(ops x per-op latency, FLOPs / (peak x utilisation)) plus the same for its
 evaluations, at full step budgets (no early stop credited: an upper bound) and without probes; the constants
@@ -29,6 +32,7 @@ while both jobs are launch-bound.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 import time
@@ -108,7 +112,7 @@ def _count_step(trainer: EnsembleTrainer, counted_step: int = 1):
     else:
         raise RuntimeError("the trainer never started the step after the counted one")
     finally:
-        trainer._batch = real_batch
+        del trainer._batch  # the class's own again (an instance attribute would keep the trainer alive)
     return counter, flops.get_total_flops()
 
 
@@ -132,20 +136,62 @@ def _describe(runs) -> dict:
             "steps": first.train.steps}
 
 
-def profile_group(claim: str, group_id: str, runs, gpu) -> dict:
+def _cut(trainer: EnsembleTrainer, examples: int) -> None:
+    """Keep the first `examples` training examples of a full-batch group (and test examples of any group)."""
+    if trainer.full_batch and trainer.train_x.shape[1] > examples:
+        trainer.train_x = trainer.train_x[:, :examples].contiguous()  # as the trainer's own splits are
+        trainer.train_y = trainer.train_y[:, :examples].contiguous()
+        trainer.batch_size = examples
+    trainer.test_x = trainer.test_x[:, :examples].contiguous()
+    trainer.test_y = trainer.test_y[:, :examples].contiguous()
+
+
+def _evaluated(trainer: EnsembleTrainer) -> int:
+    return trainer.test_x.shape[1] + (0 if trainer.full_batch else trainer.train_x.shape[1])
+
+
+def _at_full_size(full: int, measured: list[tuple[int, float]]) -> float:
+    """FLOPs at `full` examples from counts at fewer. FLOPs are affine in the number of examples (some layers,
+    like the embedding MLP's first, are computed once per vocabulary rather than per example), so two sizes fix
+    the line exactly."""
+    (n1, f1), (n2, f2) = measured
+    if n1 == full or n1 == n2:
+        return f1
+    slope = (f1 - f2) / (n1 - n2)
+    return f1 + slope * (full - n1)
+
+
+def profile_group(claim: str, group_id: str, runs, gpu, max_examples: int) -> dict:
     datasets = [make_dataset(r.task, r.split_seed) for r in runs]
     began = time.perf_counter()
     trainer = EnsembleTrainer(runs, datasets)  # warm-start children start from their own init: same ops
     logs = len(trainer.steps)
-    examples = trainer.batch_size
-    eval_ops, eval_flops = _count_evaluation(trainer)
-    counter, flops = _count_step(trainer)
+    examples, evaluated = trainer.batch_size, _evaluated(trainer)
+    step_counts, eval_counts = [], []
+    for size in (max_examples, max_examples // 2):  # the second size only where the first cut anything
+        _cut(trainer, size)
+        eval_ops, eval_flops = _count_evaluation(trainer)
+        counter, flops = _count_step(trainer)
+        step_counts.append((trainer.batch_size, flops))
+        eval_counts.append((_evaluated(trainer), eval_flops))
+        if trainer.batch_size == examples and _evaluated(trainer) == evaluated:
+            step_counts.append(step_counts[0])
+            eval_counts.append(eval_counts[0])
+            break
+        if size == max_examples:
+            first_counter, first_eval_ops = counter, eval_ops
+    else:
+        counter, eval_ops = first_counter, first_eval_ops
+    flops, eval_flops = _at_full_size(examples, step_counts), _at_full_size(evaluated, eval_counts)
+    del trainer, datasets
+    gc.collect()
     first = runs[0]
     step_seconds = gpu.step_seconds(counter.total, flops)
     eval_seconds = gpu.step_seconds(eval_ops, eval_flops)
     estimate = first.train.steps * step_seconds + logs * eval_seconds
     return {"claim": claim, "group": group_id, "runs": len(runs), **_describe(runs),
-            "examples_per_step": int(examples), "log_steps": logs,
+            "examples_per_step": int(examples), "profiled_on_examples": [n for n, _ in step_counts],
+            "log_steps": logs,
             "ops_per_step": counter.total, "host_syncs_per_step": sum(counter.host_syncs.values()),
             "host_sync_ops": counter.host_syncs, "flops_per_step": int(flops),
             "eval_ops": eval_ops, "eval_flops": int(eval_flops),
@@ -171,6 +217,8 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu", default="H100", help="the card the wall time is estimated for")
     parser.add_argument("--claims", default="", help="comma-separated claims (default: every spec)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-examples", type=int, default=2048,
+                        help="profile larger full-batch groups on this many examples and scale their FLOPs")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -178,14 +226,14 @@ def main(argv=None) -> int:
     claims = [c for c in args.claims.split(",") if c]
     groups = []
     for claim, group_id, runs in scale_groups(args.scale, claims):
-        groups.append(profile_group(claim, group_id, runs, gpu))
-        if not args.json:
-            g = groups[-1]
-            print(f"{claim:22s} {group_id:28s} {g['runs']:2d} runs {g['ops_per_step']:6d} ops "
-                  f"{g['host_syncs_per_step']:3d} syncs {g['flops_per_step']:.2e} FLOP "
-                  f"{g['gpu_step_ms']:7.2f} ms/step {g['gpu_hours']:6.2f} GPU-h", flush=True)
+        groups.append(profile_group(claim, group_id, runs, gpu, args.max_examples))
+        g = groups[-1]  # a line per group as it is done (on stderr under --json)
+        print(f"{claim:22s} {group_id:28s} {g['runs']:2d} runs {g['ops_per_step']:6d} ops "
+              f"{g['host_syncs_per_step']:3d} syncs {g['flops_per_step']:.2e} FLOP "
+              f"{g['gpu_step_ms']:7.2f} ms/step {g['gpu_hours']:6.2f} GPU-h", flush=True,
+              file=sys.stderr if args.json else sys.stdout)
     total = sum(g["gpu_hours"] for g in groups)
-    result = {"scale": args.scale, "gpu": gpu.as_dict(), "torch": torch.__version__, "groups": groups,
+    result = {"scale": args.scale, "max_examples": args.max_examples, "gpu": gpu.as_dict(), "torch": torch.__version__, "groups": groups,
               "total_gpu_hours": total,
               "launch_bound_groups": sum(g["launch_bound"] for g in groups),
               "groups_with_host_syncs": sum(g["host_syncs_per_step"] > 0 for g in groups)}
