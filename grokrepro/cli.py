@@ -95,40 +95,56 @@ def _datasets(runs, data_dir: Path):
     return [Dataset.load(data_dir / f"{run.dataset_id}.npz") for run in runs]
 
 
-def deterministic_algorithms() -> None:
-    """torch.use_deterministic_algorithms(True, warn_only=True), without its import of torch._inductor (2.3 s of
-    every training job's start-up, to set a flag of the compiler, which the suite never uses). The public
-    function is the fallback where the private setter is gone."""
+# cuBLAS picks among reduction orders at run time unless its workspace is pinned; with this setting its
+# matmuls are deterministic (PyTorch's reproducibility notes). It must be in the environment before CUDA starts.
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+def deterministic_algorithms(device: str = "cpu") -> None:
+    """torch.use_deterministic_algorithms(True), without its import of torch._inductor (2.3 s of every training
+    job's start-up, to set a flag of the compiler, which the suite never uses). The public function is the
+    fallback where the private setter is gone.
+
+    On the CPU it only warns, as it always has: every op the trainer uses is deterministic there. On CUDA it is
+    strict, so that an op without a deterministic kernel stops the job instead of quietly changing bits, and
+    cuBLAS's workspace is pinned (an explicit CUBLAS_WORKSPACE_CONFIG is left as the user set it)."""
     import torch
 
+    warn_only = device != "cuda"
+    if not warn_only:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     setter = getattr(torch._C, "_set_deterministic_algorithms", None)
     if setter is None:
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.use_deterministic_algorithms(True, warn_only=warn_only)
     else:
-        setter(True, warn_only=True)
+        setter(True, warn_only=warn_only)
 
 
 def cmd_train(args) -> int:
     import torch
 
+    from grokrepro.cluster import training_device
     from grokrepro.metrics.curves import group_dataset, write_atomic
     from grokrepro.provenance import provenance
     from grokrepro.train import EnsembleTrainer
 
     torch.set_num_threads(args.threads)
-    deterministic_algorithms()
     spec = load_spec(args.spec, args.scale)
     groups = _groups(spec, args.seed_set, warm_start=args.warm_start_parents)
     if args.group not in groups:
         raise SpecError(f"{args.spec}: no training group {args.group} at scale {args.scale}")
     runs = groups[args.group]
+    # Before any CUDA call: the cuBLAS workspace setting is read when CUDA starts.
+    device = training_device(runs, args.scale, args.allow_cpu_paper)
+    deterministic_algorithms(device)
+    print(f"{args.group}: {len(runs)} runs on {device}", file=sys.stderr, flush=True)
     datasets = _datasets(runs, args.data_dir)
     initial = None
     if runs[0].warm_start is not None:
         from grokrepro.train.warm_start import initial_params
 
         initial = initial_params(runs, args.init_from)
-    trainer = EnsembleTrainer(runs, datasets, checkpoint_path=args.checkpoint, initial_params=initial)
+    trainer = EnsembleTrainer(runs, datasets, checkpoint_path=args.checkpoint, initial_params=initial, device=device)
     result = trainer.run(progress=not args.quiet)
     if args.save_weights:
         from grokrepro.train.warm_start import save_weights
@@ -301,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-weights", type=Path, help="also save the final weights (for warm starts)")
     p.add_argument("--init-from", type=Path, nargs="*", default=[],
                    help="weights files of the parents this group's runs start from")
+    p.add_argument("--allow-cpu-paper", action="store_true",
+                   help="let a paper-scale group of train.device auto train on the CPU when no GPU is found")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=cmd_train)
 
@@ -357,13 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from grokrepro.archive import ArchiveError
+    from grokrepro.cluster import DeviceError
     from grokrepro.integrity import CorruptFileError
     from grokrepro.metrics.curves import IncompleteResultError
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (SpecError, IncompleteResultError, FileNotFoundError, ArchiveError, CorruptFileError) as error:
+    except (SpecError, IncompleteResultError, FileNotFoundError, ArchiveError, CorruptFileError, DeviceError) as error:
         print(f"grokrepro: error: {error}", file=sys.stderr)
         return 2
 

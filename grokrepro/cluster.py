@@ -1,7 +1,8 @@
 """What one training job asks a cluster scheduler for. rules/train.smk declares it; a local run only counts cores.
 
 Memory and wall time are sized per scale in config/config.yaml (`train_resources`); whether a job needs a GPU
-follows from the runs themselves, so that smoke and default scale never wait in a GPU queue.
+follows from the runs themselves, so that smoke and default scale never wait in a GPU queue. The same rule
+picks the device the job trains on (`training_device`), so a job asks for a GPU exactly when it will use one.
 """
 
 from __future__ import annotations
@@ -15,13 +16,45 @@ from grokrepro.tasks import make_dataset
 GPU_SCALE = "paper"
 
 
-def wants_gpu(runs: Iterable[RunConfig], scale: str) -> bool:
-    """A group trains on a GPU when its spec says `device: cuda`, or says `auto` at the GPU-sized scale."""
+class DeviceError(RuntimeError):
+    """A group cannot train on the device its scale and spec call for."""
+
+
+def wants_gpu(runs: Iterable[RunConfig], scale: str, allow_cpu_paper: bool = False) -> bool:
+    """A group trains on a GPU when its spec says `device: cuda`, or says `auto` at the GPU-sized scale (unless
+    the paper scale is explicitly allowed onto CPUs: then only `cuda` asks for one)."""
     devices = {run.train.device for run in runs}
-    return "cuda" in devices or ("auto" in devices and scale == GPU_SCALE)
+    return "cuda" in devices or ("auto" in devices and scale == GPU_SCALE and not allow_cpu_paper)
 
 
-def training_resources(runs: list[RunConfig], scale: str, sizes: dict[str, Any], threads: int) -> dict[str, int]:
+def training_device(runs: list[RunConfig], scale: str, allow_cpu_paper: bool = False) -> str:
+    """"cuda" or "cpu" for one group: the GPU exactly where `wants_gpu` asked the scheduler for one. At the
+    paper scale `auto` never falls back to the CPU unnoticed: without a CUDA device it refuses, naming the way
+    out, unless `allow_cpu_paper` (then the CPU, or a GPU if one is there after all)."""
+    import torch
+
+    devices = {run.train.device for run in runs}
+    if not ("cuda" in devices or ("auto" in devices and scale == GPU_SCALE)):
+        return "cpu"  # smoke and default stay on the CPU, where their bit-for-bit results were measured
+    if torch.cuda.is_available():
+        return "cuda"
+    why = ("this torch is a CPU-only build" if torch.version.cuda is None else
+           f"this torch is built for CUDA {torch.version.cuda} but finds no device (driver too old, "
+           f"CUDA_VISIBLE_DEVICES empty, or no GPU on this node)")
+    if "cuda" in devices:
+        raise DeviceError(f"the spec says train.device: cuda, but {why}; set train.device: auto or cpu to "
+                          f"train on the CPU")
+    if allow_cpu_paper:
+        return "cpu"
+    raise DeviceError(
+        f"the {scale} scale is sized for a GPU (train.device: auto), but {why}. On a CPU this scale takes "
+        f"weeks of core-hours, so it does not start there unasked. Run it on a GPU host; or rebuild the "
+        f"results without training from an archive of a GPU run: snakemake -c2 paper/all --config "
+        f"scale={scale} restore=<archive>.tar.gz; or train on the CPU anyway: --config allow_cpu_paper=true")
+
+
+def training_resources(runs: list[RunConfig], scale: str, sizes: dict[str, Any], threads: int,
+                       allow_cpu_paper: bool = False) -> dict[str, int]:
     """Scheduler resources for one vmapped training group: cores, memory (MB), wall time (minutes) and GPUs."""
     try:
         size = sizes[scale]
@@ -32,7 +65,7 @@ def training_resources(runs: list[RunConfig], scale: str, sizes: dict[str, Any],
         "cpus_per_task": int(threads),
         "mem_mb": int(size["mem_mb"]),
         "runtime": int(size["runtime"]),
-        "gpu": int(wants_gpu(runs, scale)),
+        "gpu": int(wants_gpu(runs, scale, allow_cpu_paper)),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -93,9 +94,25 @@ def _nvidia_driver() -> str:
         return "unknown"
 
 
+def gpu_provenance(device: str) -> dict[str, str]:
+    """What a result trained on a GPU depends on beyond the packages: the card, the CUDA and cuDNN versions
+    and the determinism settings (empty on the CPU)."""
+    if not device.startswith("cuda"):
+        return {}
+    import torch
+
+    return {"gpu": torch.cuda.get_device_name(), "cuda_version": str(torch.version.cuda),
+            "cudnn_version": str(torch.backends.cudnn.version()),
+            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ""),
+            "deterministic_algorithms": str(torch.are_deterministic_algorithms_enabled()).lower(),
+            "deterministic_warn_only": str(torch.is_deterministic_algorithms_warn_only_enabled()).lower(),
+            "tf32_matmul": str(torch.backends.cuda.matmul.allow_tf32).lower()}
+
+
 def provenance(device: str = "cpu") -> dict[str, str]:
     commit, dirty = git_commit()
     return {
+        **gpu_provenance(device),
         "git_commit": commit,
         "git_dirty": str(dirty).lower(),
         "versions": json.dumps(package_versions(), sort_keys=True),

@@ -21,6 +21,9 @@ RESULTS = results_dir(SCALE, SEED_SET)
 LOGS = logs_dir(SCALE, SEED_SET)
 PAPER = published_dir(SCALE, SEED_SET)
 TORCH_THREADS = int(config["torch_threads"])
+# --config allow_cpu_paper=true: the paper scale may train on CPUs (its jobs then ask for no GPU, and a job that
+# finds none trains on the CPU instead of refusing). Off by default: that scale takes weeks of CPU time.
+ALLOW_CPU_PAPER = str(config.get("allow_cpu_paper", False)).lower() in ("true", "1", "yes")
 # The software of every job under --sdm conda (relative to rules/). Without it, jobs run in the current environment.
 # Either way, jobs call `python -m grokrepro.cli`, which imports the grokrepro of the workflow's own directory.
 CONDA_ENV = "../envs/grokrepro.yaml"
@@ -141,7 +144,7 @@ def train_resource(name):
     def resource(wildcards):
         groups = {**GROUPS[wildcards.claim], **WARM_GROUPS[wildcards.claim]}  # warm-start parents too
         runs = groups[wildcards.group]
-        return training_resources(runs, SCALE, config["train_resources"], TORCH_THREADS)[name]
+        return training_resources(runs, SCALE, config["train_resources"], TORCH_THREADS, ALLOW_CPU_PAPER)[name]
 
     return resource
 

@@ -13,7 +13,8 @@ rule train:
     conda:
         CONDA_ENV
     threads: TORCH_THREADS
-    # What a cluster scheduler is asked for (profiles/slurm); a GPU only at the paper scale, see grokrepro/cluster.py.
+    # What a cluster scheduler is asked for (profiles/slurm); a GPU only where the job will train on one (the paper
+    # scale, or train.device: cuda), see grokrepro/cluster.py.
     resources:
         cpus_per_task=train_resource("cpus_per_task"),
         mem_mb=train_resource("mem_mb"),
@@ -24,6 +25,7 @@ rule train:
         scale=SCALE,
         seed_set=SEED_SET,
         torch_threads=TORCH_THREADS,
+        device_options="--allow-cpu-paper" if ALLOW_CPU_PAPER else "",
         # Not an output: a checkpoint must survive a killed job so that the rerun resumes from it.
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
@@ -33,8 +35,8 @@ rule train:
         "mkdir -p $(dirname {params.checkpoint}); (cat {params.checkpoint}.log 2>/dev/null || true) > {log}; "
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --data-dir {params.data_dir} --out {output} "
-        "--checkpoint {params.checkpoint} --threads {params.torch_threads} --init-from {input.weights} 2>&1 "
-        "| tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"
+        "--checkpoint {params.checkpoint} --threads {params.torch_threads} {params.device_options} "
+        "--init-from {input.weights} 2>&1 | tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"
 
 
 rule train_warm_start:
@@ -60,11 +62,12 @@ rule train_warm_start:
         scale=SCALE,
         seed_set=SEED_SET,
         torch_threads=TORCH_THREADS,
+        device_options="--allow-cpu-paper" if ALLOW_CPU_PAPER else "",
         checkpoint=f"{RESULTS}/{{claim}}/checkpoints/warm-{{group}}.pt",
         data_dir=f"{RESULTS}/{{claim}}/data",
     shell:
         "mkdir -p $(dirname {params.checkpoint}); (cat {params.checkpoint}.log 2>/dev/null || true) > {log}; "
         "python -m grokrepro.cli train {params.spec} --scale {params.scale} --seed-set {params.seed_set} "
         "--group {wildcards.group} --warm-start-parents --data-dir {params.data_dir} --out {output.curves} "
-        "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} 2>&1 "
-        "| tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"
+        "--save-weights {output.weights} --checkpoint {params.checkpoint} --threads {params.torch_threads} "
+        "{params.device_options} 2>&1 | tee -a {params.checkpoint}.log >> {log}; rm -f {params.checkpoint}.log"

@@ -33,9 +33,9 @@ NOT_REACHED = -1
 
 
 def pick_device(requested: str) -> torch.device:
-    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda")
-    return torch.device("cpu")
+    """The device of a trainer built without one: `auto` is the CPU here, because only the caller knows the
+    scale, and only the paper scale moves to a GPU (grokrepro.cluster.training_device, which the CLI passes)."""
+    return torch.device("cuda" if requested == "cuda" else "cpu")
 
 
 @dataclass
@@ -67,11 +67,11 @@ def _scattered(values: torch.Tensor, rows: torch.Tensor, n_runs: int) -> torch.T
 
 class EnsembleTrainer:
     def __init__(self, runs, datasets: list[Dataset], checkpoint_path: Path | None = None,
-                 initial_params: dict[str, torch.Tensor] | None = None):
+                 initial_params: dict[str, torch.Tensor] | None = None, device: str | None = None):
         keep_freed_memory()
         first = runs[0]
         self.runs, self.train, self.optimizer = runs, first.train, first.optimizer
-        self.device = pick_device(first.train.device)
+        self.device = torch.device(device) if device is not None else pick_device(first.train.device)
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         self.loss_dtype = getattr(torch, first.optimizer.loss_dtype)
         self.regression = datasets[0].is_regression
@@ -117,6 +117,8 @@ class EnsembleTrainer:
             self.probe_model = build_model(first.model, self.model_shape).to(self.device)
 
         self._log_gains = None
+        self._orders: dict[int, torch.Tensor] = {}  # epoch -> (run, n_train) batch order (minibatch groups)
+        self._run_rows = torch.arange(len(runs), device=self.device)[:, None]
         self._forward = vmap(self._logits)
         # A group of one run calls a plain module whose parameters are views of the stacked ones: no vmap and
         # no functional_call, whose per-call attribute swapping costs more than a small model's step.
@@ -236,14 +238,16 @@ class EnsembleTrainer:
             return self.params, self.buffers
         return ({k: v[rows] for k, v in self.params.items()}, {k: v[rows] for k, v in self.buffers.items()})
 
-    def _gradients(self, inputs, labels, active: torch.Tensor, everyone: bool | None = None):
+    def _gradients(self, inputs, labels, active: torch.Tensor, everyone: bool | None = None,
+                   rows: torch.Tensor | None = None):
         """Gradients, losses and logits of the active runs only, so that stopped, aborted and diverged runs
         cost no compute; the others get zero gradients, NaN losses and zero logits (never used). `everyone`
-        says that every run is active, when the caller already knows."""
+        says that every run is active, and `rows` which runs are, when the caller already knows (finding
+        them here would make the host wait for the device)."""
         everyone = bool(active.all()) if everyone is None else everyone
         if everyone:
             return self._grad_step(self.params, self.buffers, inputs, labels)
-        rows = active.nonzero().squeeze(1)
+        rows = active.nonzero().squeeze(1) if rows is None else rows
         params, buffers = self._rows(rows)
         grads, (losses, logits) = self._grad_step(params, buffers, inputs[rows], labels[rows])
         n_runs = len(active)
@@ -264,17 +268,43 @@ class EnsembleTrainer:
     def _batch(self, step: int):
         if self.full_batch:
             return self.train_x, self.train_y
-        n_train = self.train_x.shape[1]
-        per_epoch = n_train // self.batch_size
-        epoch, offset = divmod(step, per_epoch)
-        # Orders depend only on (seed, epoch), so a resumed run draws exactly the batches it would have.
-        order = torch.stack([
-            torch.randperm(n_train, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-            for seed in self.seeds
-        ]).to(self.device)
-        index = order[:, offset * self.batch_size : (offset + 1) * self.batch_size]
-        rows = torch.arange(len(self.seeds), device=self.device)[:, None]
-        return self.train_x[rows, index], self.train_y[rows, index]
+        epoch, offset = divmod(step, self.train_x.shape[1] // self.batch_size)
+        if epoch not in self._orders:  # drawn ahead at the last sync step, except for a caller outside run()
+            self._draw_orders(epoch, epoch)
+        index = self._orders[epoch][:, offset * self.batch_size : (offset + 1) * self.batch_size]
+        return self.train_x[self._run_rows, index], self.train_y[self._run_rows, index]
+
+    def _draw_orders(self, first_epoch: int, last_epoch: int) -> None:
+        """The (run, n_train) orders of the training examples in these epochs, once each (not at every step of
+        an epoch). Orders depend only on (seed, epoch), so a resumed run draws exactly the batches it would
+        have. They are drawn on the host (the CPU generator's permutations are the ones every result so far was
+        trained on), at a sync step for every epoch until the next, and sent to a GPU in one copy from pinned
+        memory that the host does not wait for."""
+        self._orders = {e: order for e, order in self._orders.items() if e >= first_epoch}
+        epochs = [e for e in range(first_epoch, last_epoch + 1) if e not in self._orders]
+        if not epochs:
+            return
+        orders = torch.stack([torch.stack([
+            torch.randperm(self.train_x.shape[1], generator=torch.Generator().manual_seed(seed * 1_000_003 + e))
+            for seed in self.seeds]) for e in epochs])
+        if self.device.type == "cuda":
+            orders = orders.pin_memory().to(self.device, non_blocking=True)
+        else:
+            orders = orders.to(self.device)
+        self._orders.update(zip(epochs, orders.unbind(0)))
+
+    def _draw_orders_until_next_sync(self, step: int) -> None:
+        """At a sync step: the batch orders of every epoch a step before the next sync step trains on."""
+        if self.full_batch:
+            return
+        per_epoch = self.train_x.shape[1] // self.batch_size
+        next_log = np.searchsorted(self.steps, step, side="right")  # self.steps is sorted
+        next_sync = min(self.train.steps, (step // self.train.checkpoint_every + 1) * self.train.checkpoint_every,
+                        int(self.steps[next_log]) if next_log < len(self.steps) else self.train.steps)
+        abort = self.train.early_abort
+        if abort.enabled and abort.window > step:
+            next_sync = min(next_sync, abort.window)
+        self._draw_orders(step // per_epoch, max(step, next_sync - 1) // per_epoch)
 
     def _run_probes(self, step: int, logged: np.ndarray) -> dict[str, np.ndarray]:
         """Values of the probes due at this step, one (run,) array per measured quantity."""
@@ -342,6 +372,15 @@ class EnsembleTrainer:
         stop = ~predicted_to_grok(feature, abort) & (aborted_at == NOT_REACHED)
         return np.where(stop, step, aborted_at)
 
+    def _sync_step(self, step: int) -> bool:
+        """Whether the host may wait for the device at this step: a logged step, a checkpoint step (every
+        group, with or without a checkpoint file, so that a resumed run follows the same path as one that was
+        never stopped) and the early-abort window. Between them a step never reads a device value, so on a GPU
+        the host runs ahead, queueing the next steps' kernels while the device computes."""
+        abort = self.train.early_abort
+        return (step in self._log_index or step % self.train.checkpoint_every == 0
+                or (abort.enabled and step == abort.window))
+
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
         names = list(REGRESSION_METRICS + ZERO_PREDICTOR_METRICS if self.regression else METRICS)
@@ -364,33 +403,45 @@ class EnsembleTrainer:
                 for name, param in self.params.items():
                     param.copy_(state["params"][name])
                 restore_state(self.optimiser_state, self._saved_optimiser_state(state))
-        log_index = {int(s): i for i, s in enumerate(self.steps)}
+        log_index = self._log_index = {int(s): i for i, s in enumerate(self.steps)}
         early = self.train.early_stop
         began, done_steps = time.perf_counter(), 0
         bar = tqdm(total=total, initial=start, disable=not progress, unit="step", mininterval=2.0,
                    desc=f"{n_runs} runs")
         step = start
-        # Which runs still train changes only at a logged step (early stop), at the early-abort window or when a
-        # loss turns non-finite, so the mask is rebuilt only then: per-step bookkeeping is what a tiny model's
-        # step time is made of.
+        # The step being trained, on the device: what a diverging run's first non-finite step is read from.
+        clock = torch.full((), start, dtype=torch.long, device=self.device)
+        # Which runs still train (`active`, on the device) changes at a logged step (early stop), at the
+        # early-abort window, or when a loss turns non-finite. The host's view of it (`everyone`, and `rows` for
+        # the gradient) is rebuilt only at sync steps: per-step bookkeeping is what a tiny model's step time is
+        # made of, and on a GPU a per-step read would make the host wait for the device at every step.
         refresh = True
         while step <= total:
             if self.train.early_abort.enabled and step == self.train.early_abort.window:
                 aborted_at, refresh = self._early_abort(step, metrics, aborted_at), True
-            if refresh:
+            sync = self._sync_step(step)
+            if refresh or sync:
                 active, everyone = self._active_runs(diverged_at, stopped_at, aborted_at)
+                rows = None if everyone else active.nonzero().squeeze(1)
                 refresh = False
-            if not everyone and not bool(active.any()):
-                break
+                if rows is not None and len(rows) == 0:
+                    break
+                self._draw_orders_until_next_sync(step)
             losses = logits = None
             if step < total:
                 inputs, labels = self._batch(step)
-                grads, (losses, logits) = self._gradients(inputs, labels, active, everyone)
-                # one check while all is well; the per-run bookkeeping only when some loss is not finite
-                if not (everyone and math.isfinite(losses.sum().item())):
-                    newly = active & ~torch.isfinite(losses)
-                    diverged_at = torch.where(newly, step, diverged_at)
-                    active, everyone = active & ~newly, everyone and not bool(newly.any())
+                grads, (losses, logits) = self._gradients(inputs, labels, active, everyone, rows)
+                # Divergence is found on the device: a run whose loss is not finite leaves `active` (the
+                # masked update keeps it where it was) and its first such step is kept in diverged_at. The
+                # host learns of it at the next sync step; until then a group whose every run was active takes
+                # the unmasked update, in which a diverged run moves on alone (its parameters and optimiser
+                # state are its own; nothing of it is logged after the step it diverged at).
+                newly = active & ~torch.isfinite(losses)
+                diverged_at = torch.where(newly, clock, diverged_at)
+                active = active & ~newly
+                if sync:  # the host catches up with this step's divergences
+                    everyone = everyone and bool(active.all())
+                    rows = None if everyone else active.nonzero().squeeze(1)
             if step in log_index:
                 column = log_index[step]
                 if self.full_batch and losses is not None:
@@ -430,6 +481,7 @@ class EnsembleTrainer:
                 done_steps += 1
                 bar.update(1)
             step += 1
+            clock += 1
             if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
                 state = self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at)
                 state["wall_seconds"] = earlier_seconds + time.perf_counter() - began

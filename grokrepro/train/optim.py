@@ -64,6 +64,9 @@ class StepContext:
     lr: torch.Tensor  # (run,) learning rate at this step, warm-up and schedule included
     # (run,) log of the factor normalised gradient descent's objective scaled the loss's gradient by, else None
     log_gains: Optional[torch.Tensor] = None
+    # (run,) mask of the runs that take this step, or None when every run does; for transformations that
+    # update their state in place (the trainer keeps the others' state as it was either way)
+    active: Optional[torch.Tensor] = None
 
 
 class TransformSettings(BaseModel):
@@ -159,6 +162,7 @@ class AdamW(BaseOptimiser):
 
     def __init__(self, optimizer, device):
         self.betas, self.eps, self.device = optimizer.betas, optimizer.eps, device
+        self._count, self._count_step = None, None  # the fused kernel's step count, kept on the device
 
     def init(self, params):
         return {"exp_avg": {k: torch.zeros_like(v) for k, v in params.items()},
@@ -180,12 +184,24 @@ class AdamW(BaseOptimiser):
         """Every run active and sharing one learning rate and weight decay: PyTorch's fused AdamW kernel over
         the stacked tensors, in place, one pass per tensor instead of a dozen elementwise ops."""
         names = list(params)
-        count = torch.tensor(float(step + 1), device=self.device)
+        count = self._step_count(step)
         torch._fused_adamw_([params[k] for k in names], [grads[k].contiguous() for k in names],
                             [state["exp_avg"][k] for k in names], [state["exp_avg_sq"][k] for k in names], [],
                             [count] * len(names), amsgrad=False, lr=lr, beta1=self.betas[0],
                             beta2=self.betas[1], weight_decay=weight_decay, eps=self.eps,
                             maximize=False, grad_scale=None, found_inf=None)
+
+
+    def _step_count(self, step: int) -> torch.Tensor:
+        """step + 1 as a float32 device tensor, advanced in place from one step to the next. Made anew from a
+        Python number at every step it would be a copy from host memory, which on a GPU waits for the device;
+        it is made only at the first fused step and after a jump (a resume)."""
+        if self._count is None or self._count_step != step - 1:
+            self._count = torch.full((), float(step + 1), device=self.device)
+        else:
+            self._count.add_(1.0)
+        self._count_step = step
+        return self._count
 
 
 class SGD(BaseOptimiser):
@@ -353,7 +369,7 @@ class Optimiser:
         Runs that diverged or stopped keep parameters and state untouched (NaN never leaks into them)."""
         factor = self.rate_factor(step)
         lr = self.learning_rate(factor)
-        ctx = StepContext(step=step, lr=lr, log_gains=log_gains)
+        ctx = StepContext(step=step, lr=lr, log_gains=log_gains, active=None if everyone else active)
         transformed = []
         for transformation, old in zip(self.chain, state["transforms"]):
             grads, new = transformation.update(grads, old, params, ctx)

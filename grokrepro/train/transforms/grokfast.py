@@ -9,7 +9,10 @@ order of floating-point operations:
   (1 − α)·g₁); the paper's Algorithm 2 line 3 writes μ ← θ₀, which the code does not follow.
 - `grokfast_ma` (Algorithm 1, "Grokfast-MA"): the last `window` gradients in a queue (the current one
   included); ĝ = g + λ·mean(queue) (`filter_type: sum`: the sum). With `warmup` (the code's default) the
-  gradient passes unchanged until the queue is full.
+  gradient passes unchanged until the queue is full. The queue is a ring of `window` slots, each one flat
+  buffer of every parameter of every run: a step writes one slot and adds the slots oldest first (the
+  additions of the authors' `sum(deque)`, in its order), instead of shifting the whole queue and adding
+  tensor by tensor (about 6,900 ops per step for a transformer at window 100; about 170 now).
 
 λ = 0 gives g + 0·μ = g: the unfiltered optimiser, to the bit, in the same vmapped group.
 """
@@ -74,9 +77,12 @@ class GrokfastMA(Transformation):
         warmup: bool = True
 
     def init(self, params):
-        w = self.settings.window
-        return {"queue": {k: torch.zeros((v.shape[0], w, *v.shape[1:]), dtype=v.dtype, device=v.device)
-                          for k, v in params.items()},
+        first = next(iter(params.values()))
+        size = sum(v[0].numel() for v in params.values())
+        # ring[:, i] holds each run's gradient of the steps i (mod window), flat; the run axis first, as every
+        # state tensor has it
+        return {"ring": torch.zeros((first.shape[0], self.settings.window, size), dtype=first.dtype,
+                                    device=first.device),
                 "count": _count(params)}
 
     def update(self, grads, state, params, ctx):
@@ -84,14 +90,26 @@ class GrokfastMA(Transformation):
         count = state["count"] + 1  # gradients in the queue once this one is in (capped at w below)
         filled = count.clamp(max=w)
         apply = (count >= w) if self.settings.warmup else torch.ones_like(count, dtype=torch.bool)
-        out, queue = {}, {}
+        ring = state["ring"]
+        flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads.values()], dim=1)
+        # A run that takes this step has taken every step so far (a run leaves for good), so its count is the
+        # step and its newest slot is step mod w; runs that do not take it keep their slot as it was.
+        newest = ctx.step % w
+        if ctx.active is None:
+            ring[:, newest].copy_(flat)
+        else:
+            ring[:, newest] = torch.where(ctx.active[:, None], flat, ring[:, newest])
+        # oldest first, the current gradient last; slots not yet written are zeros, which add nothing
+        slots = ring.unbind(1)
+        total = slots[(newest + 1) % w]
+        for i in range(2, w + 1):  # the authors' sum(deque): one gradient at a time, oldest first
+            total = total + slots[(newest + i) % w]
+        if self.settings.filter_type == "mean":
+            total = total / filled[:, None]
+        filtered = torch.where(apply[:, None], flat + total * lamb[:, None], flat)
+        out, offset = {}, 0
         for name, grad in grads.items():
-            # oldest first, the current gradient last; empty slots are zeros at the front, which add nothing
-            queue[name] = torch.cat([state["queue"][name][:, 1:], grad[:, None]], dim=1)
-            total = queue[name][:, 0]
-            for i in range(1, w):  # the authors' sum(deque): one gradient at a time, oldest first
-                total = total + queue[name][:, i]
-            if self.settings.filter_type == "mean":
-                total = total / per_run(filled, grad)
-            out[name] = torch.where(per_run(apply, grad), grad + total * per_run(lamb, grad), grad)
-        return out, {"queue": queue, "count": count}
+            size = grad[0].numel()
+            out[name] = filtered[:, offset : offset + size].view(grad.shape)
+            offset += size
+        return out, {"ring": ring, "count": count}
