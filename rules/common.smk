@@ -71,9 +71,11 @@ WARM_GROUPS = {name: training_groups(warm_start_runs(runs)) for name, runs in RU
 # curves, verdicts, figures and the report without training a step. A command that only plans (-n, --unlock,
 # --summary, ...) checks the archive and writes nothing; its plan then still shows the training it would skip.
 if config.get("restore"):
-    expected = {name: {f"runs/{group}.nc" for group in GROUPS[name]}
-                | {f"warm/{group}.{ext}" for group in WARM_GROUPS[name] for ext in ("nc", "weights.pt")}
-                for name in SPECS}
+    expected = {
+        name: {f"runs/{group}.nc" for group in GROUPS[name]}
+        | {f"warm/{group}.{ext}" for group in WARM_GROUPS[name] for ext in ("nc", "weights.pt")}
+        for name in SPECS
+    }
     planning = only_plans(sys.argv[1:]) or not workflow.is_main_process
     try:
         restored = restore_archive(Path(config["restore"]), Path(RESULTS), expected, write=not planning)
@@ -81,8 +83,10 @@ if config.get("restore"):
         sys.stderr.write(f"grokrepro: archive refused, nothing was run.\n{error}\n")
         sys.exit(1)
     if planning and workflow.is_main_process:
-        sys.stderr.write(f"grokrepro: {config['restore']} checked; {len(restored)} trained files would be restored "
-                         "(nothing written: this command only plans, so the plan below still trains them)\n")
+        sys.stderr.write(
+            f"grokrepro: {config['restore']} checked; {len(restored)} trained files would be restored "
+            "(nothing written: this command only plans, so the plan below still trains them)\n"
+        )
     elif restored:
         sys.stderr.write(f"grokrepro: restored {len(restored)} trained files from {config['restore']}\n")
 
@@ -110,9 +114,10 @@ def lost_data(claim):
 LOST = {name: lost_data(name) for name in SPECS}
 if any(LOST.values()):
     lost = [path for paths in LOST.values() for path in paths]
-    sys.stderr.write(f"grokrepro: {len(lost)} files that verdicts were computed from are missing (e.g. {lost[0]}); "
-                     "they are rebuilt, with everything computed from them\n")
-
+    sys.stderr.write(
+        f"grokrepro: {len(lost)} files that verdicts were computed from are missing (e.g. {lost[0]}); "
+        "they are rebuilt, with everything computed from them\n"
+    )
 
 
 wildcard_constraints:

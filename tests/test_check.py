@@ -22,7 +22,7 @@ def run(directory, *arguments, timeout=900):
 
 
 def snakemake(directory, *arguments):
-    return run(directory, "snakemake", "-c2", "paper/all", "--config", "scale=smoke", *arguments)
+    return run(directory, "snakemake", "-c2", "paper-smoke/all", "--config", "scale=smoke", *arguments)
 
 
 def check(directory):
@@ -66,11 +66,11 @@ def test_check_passes_on_a_complete_tree_and_names_a_flipped_byte(tree):
         plan = snakemake(tree, "-n")
         assert "Nothing to be done" in plan.stdout + plan.stderr  # which is why `check` exists
         report = run(tree, sys.executable, "-m", "grokrepro.cli", "report", "--out", "marked.html",
-                     f"paper/{CLAIM}")
+                     f"paper-smoke/{CLAIM}")
         assert report.returncode == 0, report.stderr
         html = (tree / "marked.html").read_text()
         assert "data missing or changed" in html and f"changed since the verdict: {RESULTS}/runs/{group.name}" in html
-        assert "DATA MISSING" not in (tree / "paper/all").read_text()
+        assert "DATA MISSING" not in (tree / "paper-smoke/all").read_text()
     finally:
         data[len(data) // 2] ^= 0x01
         group.write_bytes(bytes(data))
@@ -133,7 +133,7 @@ def test_an_archive_of_the_tree_restores_without_training_and_the_report_says_so
     done = snakemake(fresh, f"restore={out}")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "rule train" not in done.stdout + done.stderr
-    html = (fresh / "paper/report.html").read_text()
+    html = (fresh / "paper-smoke/report.html").read_text()
     assert "Restored, not trained here" in html and str(out) in html
     assert run(fresh, sys.executable, "-m", "grokrepro.cli", "check", "--scale", "smoke").returncode == 0
 

@@ -272,7 +272,7 @@ def test_an_optimiser_comparison_shows_t_gen_per_arm_in_the_report(tmp_path, bro
     for shipped in (directory / "specs").glob("*.yaml"):
         shipped.unlink()  # only the comparison trains; the papers' claims are listed as not implemented
     (directory / "specs" / "optimiser_comparison.yaml").write_text(OPTIMISER_COMPARISON)
-    done = subprocess.run(["snakemake", "-c2", "paper/all", "--config", "scale=smoke"], cwd=directory,
+    done = subprocess.run(["snakemake", "-c2", "paper-smoke/all", "--config", "scale=smoke"], cwd=directory,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (curves_path,) = directory.glob("results/*/optimiser_comparison/curves.nc")

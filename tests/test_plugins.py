@@ -146,7 +146,7 @@ def test_a_plugin_claim_runs_through_the_workflow_to_a_verdict_figures_and_repor
     directory = copy_workflow(tmp_path / "wf")
     write_lab(directory / "specs")
     library = {p: p.read_bytes() for p in (ROOT / "grokrepro").rglob("*.py")}
-    done = subprocess.run(["snakemake", "-c2", "paper/lab_square", "--config", "scale=smoke"], cwd=directory,
+    done = subprocess.run(["snakemake", "-c2", "paper-smoke/lab_square", "--config", "scale=smoke"], cwd=directory,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     published = next(directory.glob("paper*/lab_square"))
@@ -166,7 +166,7 @@ def test_a_plugin_claim_runs_through_the_workflow_to_a_verdict_figures_and_repor
     # editing a plug-in retrains its claim's groups
     plugin = directory / "specs" / "lab" / "kinds.py"
     plugin.write_text(plugin.read_text() + "\n# edited\n")
-    dry = subprocess.run(["snakemake", "-n", "paper/lab_square", "--config", "scale=smoke"], cwd=directory,
+    dry = subprocess.run(["snakemake", "-n", "paper-smoke/lab_square", "--config", "scale=smoke"], cwd=directory,
                          capture_output=True, text=True, timeout=300)
     assert dry.returncode == 0 and "rule train:" in dry.stdout, dry.stdout[-2000:]
     # and nothing under grokrepro/ changed
