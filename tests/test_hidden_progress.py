@@ -11,6 +11,7 @@ import xarray as xr
 
 from grokrepro.claims.hidden_progress import (HiddenParams, ScalingParams, fitted_slope, hidden_progress_rises,
                                               learning_time_scaling, rank_correlation)
+from grokrepro.claims.verdict import with_controls
 from grokrepro.registry import PROBES
 from grokrepro.spec import expand_runs
 from grokrepro.spec.schema import Check
@@ -165,7 +166,15 @@ def test_h1_passes_on_a_power_law_and_fails_on_the_shuffled_control():
     low, high = result.interval
     assert low < result.value < high and low > 0
     control = learning_time_scaling(data, check("learning_time_scaling", CONTROL), ScalingParams(max_slope=5.0))
-    assert control.status == "fail" and "nothing learned" in control.detail
+    assert control.status == "fail" and control.value == 0.0 and "nothing learned" in control.detail
+
+
+def test_h1_stands_with_a_control_that_learns_nothing():
+    data = sweep(exponent=1.5)
+    result = learning_time_scaling(data, check("learning_time_scaling", ON), ScalingParams(max_slope=5.0))
+    control = learning_time_scaling(data, check("learning_time_scaling", CONTROL), ScalingParams(max_slope=5.0))
+    judged = with_controls(result, [(CONTROL, "shuffled labels", control)])
+    assert judged.status == "pass" and judged.control["status"] == "fail"
 
 
 def test_h1_fails_when_the_time_does_not_grow_or_grows_too_fast():
@@ -214,3 +223,15 @@ def test_h2_is_inconclusive_when_the_plateau_is_too_short_to_read_or_the_probe_i
     missing = sweep().drop_vars("relevant_movement_share")
     result = hidden_progress_rises(missing, check("hidden_progress_rises", ON), HiddenParams())
     assert result.status == "inconclusive" and "relevant_weights" in result.detail
+
+
+def test_the_figures_draw_the_fit_and_both_arms_from_the_curves(tmp_path):
+    from grokrepro.figures.common import read_description, save
+    from grokrepro.figures.hidden_progress import DRAW, FIGURES
+
+    data = sweep(exponent=1.5)
+    for name in FIGURES:
+        save(DRAW[name](data, {}), tmp_path / f"{name}.png")
+    scaling = read_description(tmp_path / "learning_time_vs_n.png")
+    assert "label noise 0: slope 1.48" in scaling and "label noise 0.5: 0 sizes" in scaling
+    assert "label noise 0, 0.5" in read_description(tmp_path / "hidden_progress_over_steps.png")

@@ -77,7 +77,8 @@ def _scaling_threshold(params: ScalingParams) -> dict:
 def learning_time_scaling(sel: Selection, params: ScalingParams) -> CheckResult:
     """H1: over the selected runs (one k, several sizes n), the slope of log median t_learn against log n lies in
     (min_slope, max_slope]. The interval and support come from resampling the runs within each size. No size
-    whose median run learns: failed (nothing was learned to scale); fewer than min_sizes: inconclusive."""
+    whose median run learns: failed with slope 0 (every time censored at the budget); fewer than min_sizes:
+    inconclusive."""
     runs = sel.runs
     steps = runs["step"].values
     t_learn = first_step_reaching(runs["test_acc"].values, steps, params.learn_acc)
@@ -89,7 +90,10 @@ def learning_time_scaling(sel: Selection, params: ScalingParams) -> CheckResult:
                       f"{int((size_of_run == s).sum())} learn)" for s, m in zip(sizes, medians))
     detail = f"median t_learn (test acc >= {params.learn_acc:g}; inf: the median run never learns) at {table}"
     if not fitted.any():
-        return sel.result(None, False, detail + ": nothing learned, no time to scale" + sel.diverged, support=0.0)
+        # every time censored at the same budget: the times' lower bounds are flat in n, slope 0 (a value, so a
+        # control that learns nothing counts as computed and failed)
+        return sel.result(0.0, False, detail + ": nothing learned within the budget, every t_learn censored at "
+                          "it (slope 0 of the lower bounds)" + sel.diverged, support=0.0)
     if fitted.sum() < params.min_sizes:
         return sel.inconclusive(f"{detail}: {int(fitted.sum())} sizes learn, fewer than {params.min_sizes} to fit",
                                 sel.n_runs)
