@@ -327,3 +327,23 @@ def test_resume_mid_run_is_bit_exact_with_coupled_l2_after_the_filter(tmp_path, 
     assert saves == [10, 20]
     for name in uninterrupted.metrics:
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
+
+
+def test_the_spec_puts_coupled_l2_after_the_filter_and_judges_filter_only_arms_at_paper_scale():
+    from pathlib import Path
+
+    from grokrepro.spec import load_spec
+
+    path = Path(__file__).parents[1] / "specs" / "grokfast.yaml"
+    default = expand_runs(load_spec(path, "default"))
+    by_arm = {r.coords["optimizer"]: r for r in default}
+    assert [t.kind for t in by_arm["ema_l2"].optimizer.transforms] == ["grokfast_ema", "l2_coupled"]
+    assert all(r.optimizer.weight_decay == 0 for r in default)  # no decoupled decay anywhere
+    # the compared arms differ only in per-run fields, so they train together
+    assert len({by_arm[a].group_key for a in ("plain_l2", "ema_l2", "lrk_l2", "lrk_ma_l2")}) == 1
+    checks = {c.name: c for c in load_spec(path, "paper").checks}
+    assert (checks["F1"].params["treated"], checks["F1"].params["baseline"]) == ("ema_wd0", "plain_wd0")
+    assert (checks["F2"].params["treated"], checks["F2"].params["baseline"]) == ("ma_wd0", "plain_wd0")
+    paper = {r.coords["optimizer"]: r for r in expand_runs(load_spec(path, "paper"))}
+    for arm in ("ema_wd0", "ma_wd0", "lr3_wd0", "lr6_wd0"):
+        assert paper[arm].optimizer.transforms[-1].weight_decay == 0.0, arm
