@@ -234,10 +234,11 @@ class NoOverfittingParams(Params):
        requires=Requires(metrics=("test_acc", "train_acc")))
 def generalises_without_overfitting_phase(curves: xr.Dataset, spec_check,
                                           params: NoOverfittingParams) -> CheckResult:
-    """N2a: on >= min_seed_fraction of the seeds, test accuracy reaches gen_acc within the budget and its first
-    step there (t_gen) is at most max_delay_ratio x the first step with train accuracy >= fit_acc (t_fit): the
-    run generalises without a phase of overfitting. A run that has fit but whose budget ends before
-    max_delay_ratio x t_fit without generalising is undecided (it may pass, never counts towards a failure)."""
+    """N2a: on >= min_seed_fraction of the seeds, test accuracy reaches gen_acc and its first step there (t_gen)
+    is at most max_delay_ratio x the first step with train accuracy >= fit_acc (t_fit): no overfitting phase.
+
+    A run that has fit but whose budget ends before max_delay_ratio x t_fit without generalising is undecided
+    (it may pass, never counts towards a failure)."""
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
     if runs.sizes["run"] == 0:
