@@ -232,3 +232,118 @@ def test_f1_control_raising_the_learning_rate_makes_it_not_discriminating_when_i
     curves = arms({"plain": [3000, 3500, 4000], "ema": [500, 600, 800], "lr_gain": [1000, 1100, 1300]})
     judged = with_controls(f1(curves), [({}, "lr x3", f1(curves, treated="lr_gain"))])
     assert judged.status == "pass" and judged.control["status"] == "fail"
+
+
+# -- coupled L2 after the filter: the authors' order (filter p.grad, then torch.optim.Adam(weight_decay=λ)) ----
+def _coupled_runs(arms):
+    """One vmapped group of `arms` (per-run λ, weight decay, lr) over the chain [grokfast_ema, l2_coupled]."""
+    variants = [{"name": f"arm{k}", "lr": lr,
+                 "transforms": [{"kind": "grokfast_ema", "alpha": 0.98, "lamb": lamb},
+                                {"kind": "l2_coupled", "weight_decay": wd}]} for k, (lamb, wd, lr) in enumerate(arms)]
+    raw = tiny_spec(optimizer={"lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.98], "warmup_steps": 10},
+                    sweep={"optimizer": variants}, seeds={"development": [0], "verdict": [1]},
+                    checks=[{"name": "F1", "kind": "speedup_to_generalise", "statement": "s",
+                            "params": {"treated": "arm0", "baseline": "arm1"}}])
+    runs = expand_runs(resolved(raw))
+    assert len({r.group_key for r in runs}) == 1
+    return runs
+
+
+PHASE = {"w": torch.arange(15.0).view(5, 3), "b": torch.arange(3.0)}
+
+
+def _toy_gradient(name: str, theta: torch.Tensor, target: torch.Tensor, step: int) -> torch.Tensor:
+    """A gradient with a slow part (towards a target) and a fast, alternating part, as a minibatch might give;
+    the same function of one run's tensor whether it comes stacked (run axis first) or alone."""
+    return (theta - target) * 0.5 + torch.cos(PHASE[name] + step) * (-1.0) ** step
+
+
+@pytest.mark.parametrize("everyone", [True, False])
+def test_coupled_l2_after_the_filter_is_torch_adam_with_weight_decay_after_gradfilter_ema(everyone):
+    """Our chain over stacked runs against, run by run, the authors' main.py: gradfilter_ema on p.grad, then
+    torch.optim.Adam(weight_decay=λ).step() with the same warm-up; equal to float rounding over 60 steps
+    (everyone=True takes the fused AdamW kernel, False the elementwise path)."""
+    from grokrepro.train.optim import Optimiser
+
+    arms = [(2.0, 0.005, 1e-3), (0.0, 0.005, 1e-3), (2.0, 0.0, 1e-3), (0.0, 0.05, 3e-3)]
+    runs = _coupled_runs(arms)
+    optimiser = Optimiser(runs, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(4, 5, 3, generator=generator), "b": torch.randn(4, 3, generator=generator)}
+    target = {k: torch.randn(v.shape, generator=generator) for k, v in start.items()}
+    params = {k: v.clone() for k, v in start.items()}
+    state = optimiser.init(params)
+    active = torch.ones(len(runs), dtype=torch.bool)
+    for step in range(60):
+        grads = {k: _toy_gradient(k, params[k], target[k], step) for k in params}
+        state = optimiser.step(params, grads, state, step, active, everyone)
+    for k, (lamb, wd, lr) in enumerate(arms):
+        theirs = {n: torch.nn.Parameter(start[n][k].clone()) for n in start}
+        adam = torch.optim.Adam(theirs.values(), lr=lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=wd)
+        schedule = torch.optim.lr_scheduler.LambdaLR(adam, lambda s: min(1.0, (s + 1) / 10))
+        ema = None
+        for step in range(60):
+            for n, p in theirs.items():
+                p.grad = _toy_gradient(n, p.detach(), target[n][k], step)
+            if ema is None:  # gradfilter_ema: the average starts at the first gradient
+                ema = {n: p.grad.detach().clone() for n, p in theirs.items()}
+            for n, p in theirs.items():
+                ema[n] = ema[n] * 0.98 + p.grad.detach() * (1 - 0.98)
+                p.grad = p.grad + ema[n] * lamb
+            adam.step()
+            schedule.step()
+        for n in start:
+            torch.testing.assert_close(params[n][k], theirs[n].detach(), rtol=1e-5, atol=1e-6, msg=f"arm {k}, {n}")
+    # the L2 term matters: without it (arm 2 against arm 0) the weights end elsewhere
+    assert not torch.allclose(params["w"][0], params["w"][2], atol=1e-3)
+
+
+def test_coupled_l2_is_not_the_decoupled_decay():
+    """A loss gradient that L2 exactly cancels (−λθ): coupled, Adam sees a zero gradient and the weights stay;
+    decoupled, Adam follows the loss's gradient and the decay only shrinks the weights a little."""
+    from grokrepro.train.optim import Optimiser
+
+    coupled = Optimiser(_coupled_runs([(0.0, 0.05, 1e-2), (0.0, 0.0, 1e-2)])[:1], torch.device("cpu"))
+    raw = tiny_spec(optimizer={"lr": 1e-2, "weight_decay": 0.05, "warmup_steps": 10}, sweep={},
+                    checks=[{"name": "G1", "kind": "delayed_generalisation", "statement": "s"}])
+    decoupled = Optimiser(expand_runs(resolved(raw))[:1], torch.device("cpu"))
+    outcomes = []
+    for optimiser in (coupled, decoupled):
+        params = {"w": torch.ones(1, 4) * 3.0}
+        state = optimiser.init(params)
+        for step in range(50):
+            state = optimiser.step(params, {"w": -0.05 * params["w"]}, state, step,
+                                   torch.ones(1, dtype=torch.bool), True)
+        outcomes.append(params["w"].clone())
+    torch.testing.assert_close(outcomes[0], torch.full((1, 4), 3.0))
+    assert (outcomes[1] > 3.2).all()
+
+
+def test_resume_mid_run_is_bit_exact_with_coupled_l2_after_the_filter(tmp_path, monkeypatch):
+    train = {"steps": 30, "log_every": 5, "log_points": 5, "checkpoint_every": 10}
+    runs = _runs([{"kind": "grokfast_ema", "alpha": 0.9, "lamb": 2.0}, {"kind": "l2_coupled", "weight_decay": 0.01}],
+                 train=train)
+    uninterrupted, resumed, _, saves = interrupted_and_resumed(runs, tmp_path / "group.pt", monkeypatch)
+    assert saves == [10, 20]
+    for name in uninterrupted.metrics:
+        np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
+
+
+def test_the_spec_puts_coupled_l2_after_the_filter_and_judges_filter_only_arms_at_paper_scale():
+    from pathlib import Path
+
+    from grokrepro.spec import load_spec
+
+    path = Path(__file__).parents[1] / "specs" / "grokfast.yaml"
+    default = expand_runs(load_spec(path, "default"))
+    by_arm = {r.coords["optimizer"]: r for r in default}
+    assert [t.kind for t in by_arm["ema_l2"].optimizer.transforms] == ["grokfast_ema", "l2_coupled"]
+    assert all(r.optimizer.weight_decay == 0 for r in default)  # no decoupled decay anywhere
+    # the compared arms differ only in per-run fields, so they train together
+    assert len({by_arm[a].group_key for a in ("plain_l2", "ema_l2", "lrk_l2", "lrk_ma_l2")}) == 1
+    checks = {c.name: c for c in load_spec(path, "paper").checks}
+    assert (checks["F1"].params["treated"], checks["F1"].params["baseline"]) == ("ema_wd0", "plain_wd0")
+    assert (checks["F2"].params["treated"], checks["F2"].params["baseline"]) == ("ma_wd0", "plain_wd0")
+    paper = {r.coords["optimizer"]: r for r in expand_runs(load_spec(path, "paper"))}
+    for arm in ("ema_wd0", "ma_wd0", "lr3_wd0", "lr6_wd0"):
+        assert paper[arm].optimizer.transforms[-1].weight_decay == 0.0, arm

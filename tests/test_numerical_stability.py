@@ -9,8 +9,12 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from grokrepro.claims.numerical_stability import (CollapseParams, DelayParams, GeneraliseParams, collapse_delayed,
-                                                  collapse_without_generalisation, generalises_without_weight_decay)
+from grokrepro.claims.numerical_stability import (CollapseParams, DelayParams, GeneraliseParams, NoCollapseParams,
+                                                  NoOverfittingParams, PeakGainParams, collapse_delayed,
+                                                  collapse_prevented, collapse_without_generalisation,
+                                                  generalises_without_overfitting_phase,
+                                                  generalises_without_weight_decay, higher_peak_accuracy)
+from grokrepro.claims.verdict import with_controls
 from grokrepro.spec import expand_runs
 from grokrepro.spec.schema import Check
 from grokrepro.tasks import make_dataset
@@ -193,7 +197,8 @@ NEVER = np.inf
 
 
 def arms(spec: dict[str, dict]) -> xr.Dataset:
-    """Curves per arm and seed: test acc jumps to `test` at `t_gen` (inf: stays at 0.02), the softmax-collapse
+    """Curves per arm and seed: train acc jumps to 1 at `t_fit` (200 unless given), test acc to `test` at `t_gen`
+    (inf: stays at 0.02), the softmax-collapse
     share jumps to `sc` at `t_sc` (inf: stays 0). Each value is one number for every seed or a list per seed."""
     rows = {"train_acc": [], "test_acc": [], "softmax_collapse": []}
     arm_coord, seed_coord = [], []
@@ -201,7 +206,7 @@ def arms(spec: dict[str, dict]) -> xr.Dataset:
         for k, seed in enumerate(SEEDS):
             get = lambda key, default: (np.broadcast_to(settings.get(key, default), len(SEEDS))[k])  # noqa: E731
             t_gen, t_sc = get("t_gen", NEVER), get("t_sc", NEVER)
-            rows["train_acc"].append(np.where(STEPS >= 200, 1.0, 0.02))
+            rows["train_acc"].append(np.where(STEPS >= get("t_fit", 200), 1.0, 0.02))
             rows["test_acc"].append(np.where(STEPS >= t_gen, get("test", 1.0), 0.02))
             rows["softmax_collapse"].append(np.where(STEPS >= t_sc, get("sc", 0.9), 0.0))
             arm_coord.append(arm)
@@ -312,3 +317,131 @@ def test_n3_is_inconclusive_when_the_baseline_never_collapses_or_the_seeds_disag
 def test_n3_needs_both_arms():
     result = n3(arms({"ce_float32": {"t_sc": 1000}}))
     assert result.status == "inconclusive"
+
+
+# -- N2a: generalisation without an overfitting phase (t_gen <= 2 t_fit) -------------------------------------------
+def n2a(curves, arm="orthogonal", **params):
+    return generalises_without_overfitting_phase(
+        curves, _check("N2a", "generalises_without_overfitting_phase", {"optimizer": arm}),
+        NoOverfittingParams(**params))
+
+
+def test_n2a_passes_when_test_follows_train_within_twice_its_time():
+    result = n2a(arms({"orthogonal": {"t_fit": 300, "t_gen": 400}}))
+    assert result.passed and result.status == "pass" and result.value == 1.0
+    assert "seed 200: train acc 0.99 at step 300, test acc 0.95 at step 400 (1.33x t_fit)" in result.detail
+    # exactly twice t_fit still holds
+    assert n2a(arms({"orthogonal": {"t_fit": 300, "t_gen": 600}})).status == "pass"
+
+
+def test_n2a_fails_on_a_grokking_delay_and_when_never_generalising_and_both_controls_fail():
+    curves = arms({"orthogonal": {"t_fit": 300, "t_gen": 400}, "ce_float32": {"t_fit": 300},
+                   "ce_wd1": {"t_fit": 300, "t_gen": 1500}})
+    delayed = n2a(curves, arm="ce_wd1")
+    assert not delayed.passed and delayed.status == "fail" and "(5.00x t_fit)" in delayed.detail
+    never = n2a(curves, arm="ce_float32")
+    assert never.status == "fail" and "never test acc 0.95" in never.detail
+    judged = with_controls(n2a(curves), [({"optimizer": "ce_float32"}, "collapses", never),
+                                         ({"optimizer": "ce_wd1"}, "groks late", delayed)])
+    assert judged.status == "pass"
+    # a control that generalises without delay too makes it not discriminating
+    quick = n2a(arms({"ce_wd1": {"t_fit": 300, "t_gen": 500}}), arm="ce_wd1")
+    assert with_controls(n2a(curves), [({"optimizer": "ce_wd1"}, "groks late", quick)]).status == "not_discriminating"
+
+
+def test_n2a_is_inconclusive_when_the_budget_ends_before_twice_t_fit_or_the_seeds_disagree():
+    late_fit = n2a(arms({"orthogonal": {"t_fit": 2500}}))  # 2 x 2500 > the 4000-step budget
+    assert not late_fit.passed and late_fit.status == "inconclusive"
+    assert late_fit.detail.startswith("3 runs end before 2x their t_fit without generalising")
+    mixed = n2a(arms({"orthogonal": {"t_fit": 300, "t_gen": [400, 1500, 1500]}}))
+    assert not mixed.passed and mixed.status == "inconclusive" and np.isclose(mixed.value, 1 / 3)
+
+
+# -- N2b′: no softmax collapse under StableMax -------------------------------------------------------------------
+def n2b_prime(curves, arm="stablemax", **params):
+    return collapse_prevented(curves, _check("N2b′", "collapse_prevented", {"optimizer": arm}),
+                              NoCollapseParams(**params))
+
+
+def test_n2b_prime_passes_without_zero_loss_examples_and_its_control_fails():
+    curves = arms({"stablemax": {}, "ce_float32": {"t_sc": 1000}})
+    result = n2b_prime(curves)
+    assert result.passed and result.status == "pass"
+    assert "seed 200: SC share at most 0 (probe logged to step 4000)" in result.detail
+    control = n2b_prime(curves, arm="ce_float32")
+    assert not control.passed and control.status == "fail" and control.value == 0.0
+
+
+def test_n2b_prime_fails_on_even_a_small_collapsed_share():
+    result = n2b_prime(arms({"stablemax": {"t_sc": 3000, "sc": 0.01}}))
+    assert result.status == "fail"
+    assert n2b_prime(arms({"stablemax": {"t_sc": 3000, "sc": 0.01}}), max_sc_share=0.05).status == "pass"
+
+
+def test_n2b_prime_is_inconclusive_without_the_probe_or_its_values():
+    curves = arms({"stablemax": {}})
+    assert n2b_prime(curves.drop_vars("softmax_collapse")).status == "inconclusive"
+    unlogged = curves.copy(deep=True)
+    unlogged["softmax_collapse"][:] = np.nan
+    result = n2b_prime(unlogged)
+    assert result.status == "inconclusive" and "the probe was never logged" in result.detail
+    # one seed of three never collapses: within seed uncertainty
+    mixed = n2b_prime(arms({"stablemax": {"t_sc": [1000, 1000, NEVER]}}))
+    assert mixed.status == "inconclusive" and np.isclose(mixed.value, 1 / 3) and 0 < mixed.support < 1
+
+
+# -- N3b: float64 softmax reaches a higher test accuracy ---------------------------------------------------------
+def n3b(curves, **params):
+    return higher_peak_accuracy(curves, _check("N3b", "higher_peak_accuracy"), PeakGainParams(**params))
+
+
+def test_n3b_passes_on_a_gain_of_a_tenth_and_its_control_fails():
+    curves = arms({"ce_float32": {"t_gen": 1000, "test": 0.65}, "ce_float64": {"t_gen": 1500, "test": 0.9}})
+    result = n3b(curves)
+    assert result.passed and result.status == "pass" and result.value == 1.0
+    assert "seed 200: 0.900 vs 0.650 (gain +0.250)" in result.detail
+    control = n3b(curves, treated="ce_float32")
+    assert control.status == "fail" and "median gain +0.000" in control.detail
+    assert with_controls(result, [({}, "itself", control)]).status == "pass"
+
+
+def test_n3b_fails_on_a_small_gain():
+    result = n3b(arms({"ce_float32": {"t_gen": 1000, "test": 0.3}, "ce_float64": {"t_gen": 1000, "test": 0.35}}))
+    assert not result.passed and result.status == "fail"
+
+
+def test_n3b_is_inconclusive_without_room_for_the_gain_or_with_too_few_seeds():
+    ceiling = n3b(arms({"ce_float32": {"t_gen": 1000, "test": 0.95}, "ce_float64": {"t_gen": 1000, "test": 1.0}}))
+    assert ceiling.status == "inconclusive" and "leaving no room" in ceiling.detail
+    one_arm = n3b(arms({"ce_float32": {"t_gen": 1000, "test": 0.3}}))
+    assert one_arm.status == "inconclusive" and "only 0 seeds" in one_arm.detail
+
+
+# -- the shipped spec -------------------------------------------------------------------------------------------
+def test_the_spec_counts_n2b_at_the_papers_budget_only_and_follows_the_authors_network_there():
+    from pathlib import Path
+
+    from grokrepro.spec import load_spec
+
+    path = Path(__file__).parents[1] / "specs" / "numerical_stability.yaml"
+    counted = {scale: {c.name: c.counts_for_verdict for c in load_spec(path, scale).checks}
+               for scale in ("default", "paper")}
+    assert counted["paper"]["N2b"] and not counted["default"]["N2b"]
+    assert counted["default"]["N2b′"] and counted["default"]["N3b"] and counted["default"]["N2a"]
+    paper = expand_runs(load_spec(path, "paper"))
+    assert {(r.model.tables, r.model.bias) for r in paper} == {("one_hot", False)}
+    orthogonal = [r for r in paper if r.coords["optimizer"] == "orthogonal"]
+    # the authors' wrapper leaves the stepping AdamW at torch's defaults
+    assert {(tuple(r.optimizer.betas), r.optimizer.eps) for r in orthogonal} == {((0.9, 0.999), 1e-8)}
+    assert max(r.train.steps for r in paper if r.coords["optimizer"] == "stablemax") == 100000
+
+
+def test_a_scale_may_say_whether_a_check_counts(tmp_path):
+    from helpers import write_spec
+
+    from grokrepro.spec import load_spec
+
+    raw = tiny_spec(scales={"smoke": {}, "default": {"checks": {"G1": {"counts_for_verdict": False}}}, "paper": {}})
+    path = write_spec(tmp_path, raw)
+    assert not load_spec(path, "default").checks[0].counts_for_verdict
+    assert load_spec(path, "paper").checks[0].counts_for_verdict

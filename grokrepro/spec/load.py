@@ -282,8 +282,9 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
     if override is None:
         return check
     controls = check["control"] if override.control is None else [c.model_dump() for c in override.control]
+    counts = check["counts_for_verdict"] if override.counts_for_verdict is None else override.counts_for_verdict
     return {**check, "where": {**check["where"], **override.where}, "params": {**check["params"], **override.params},
-            "control": controls}
+            "control": controls, "counts_for_verdict": counts}
 
 
 def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:

@@ -315,6 +315,9 @@ class CheckOverride(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     # Replaces the check's controls at this scale (one mapping or a list; [] for none).
     control: Optional[list[Control]] = None  # validated here, so a bad one is named by its scale
+    # Whether the check counts for this scale's verdict (a claim whose evidence needs the paper's budget is
+    # shown, not counted, where the scale cannot give it that budget); None: as the check says.
+    counts_for_verdict: Optional[bool] = None
 
     @field_validator("control", mode="before")
     @classmethod
