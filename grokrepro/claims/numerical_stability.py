@@ -316,7 +316,7 @@ def higher_peak_accuracy(curves: xr.Dataset, spec_check, params: PeakGainParams)
     """N3b: seed by seed, the highest accuracy over the budget is >= min_gain higher in the treated arm than in
     the baseline, on >= min_seed_fraction of the seeds having both. A seed whose baseline peaks above
     1 − min_gain leaves no room for the gain: undecided."""
-    from grokrepro.claims.general import arm_table
+    from grokrepro.claims.kit import paired_runs
 
     runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
     threshold = params.min_seed_fraction
@@ -325,7 +325,9 @@ def higher_peak_accuracy(curves: xr.Dataset, spec_check, params: PeakGainParams)
     with np.errstate(all="ignore"):
         peak = np.nanmax(np.where(np.isfinite(runs[params.metric].values), runs[params.metric].values, -np.inf),
                          axis=1)
-    seeds, table = arm_table(runs, params.axis, [params.treated, params.baseline], peak)
+    seeds, pairs = paired_runs(runs, params.axis, [params.treated, params.baseline])
+    seeds = np.asarray(seeds, dtype=int)
+    table = peak[np.asarray(pairs, dtype=int)].reshape(len(seeds), 2)
     if len(seeds) < params.min_seeds:
         return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have healthy runs of both "
                             f"{params.treated!r} and {params.baseline!r}; need {params.min_seeds}"
