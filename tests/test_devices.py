@@ -163,7 +163,8 @@ def test_on_a_real_gpu_the_fallback_agrees_with_the_cpu():
 @pytest.mark.workflow
 def test_snakemake_passes_allow_cpu_paper_to_the_training_jobs(workflow_dir):
     def dry_run(*config):
-        done = subprocess.run(["snakemake", "-n", "-p", "paper-paper/lmn_compression", "--config", "scale=paper", *config],
+        done = subprocess.run(["snakemake", "-n", "-p", "paper-paper/lmn_compression", "--config", "scale=paper",
+                               *config],
                               cwd=workflow_dir, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         return [line for line in done.stdout.splitlines() if "grokrepro.cli train" in line]
