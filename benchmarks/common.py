@@ -44,7 +44,5 @@ def train_for(runs, steps: int, evaluate_every: int | None = None) -> None:
     a full evaluation every `evaluate_every` steps (default: only at the start and the end)."""
     runs = [r.__class__(**{**r.__dict__, "train": r.train.model_copy(update={
         "steps": steps, "log_every": evaluate_every or steps, "log_points": 0, "log_every_step_until": 0,
-        "probes": [], "checkpoint_every": 10**9,
-        "early_stop": r.train.early_stop.model_copy(update={"enabled": False}),
-        "early_abort": r.train.early_abort.model_copy(update={"enabled": False})})}) for r in runs]
+        "probes": [], "checkpoint_every": 10**9, "stop_rules": {}})}) for r in runs]
     EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs]).run(progress=False)

@@ -29,6 +29,8 @@ import statistics
 import sys
 import time
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -61,9 +63,10 @@ def _trainer(runs, device: str, steps: int):
     from grokrepro.tasks import make_dataset
     from grokrepro.train import EnsembleTrainer
 
+    # no stop rules: every run trains every step
+    runs = [replace(r, train=r.train.model_copy(update={"stop_rules": {}})) for r in runs]
     trainer = EnsembleTrainer(runs, [make_dataset(r.task, r.split_seed) for r in runs], device=device)
-    trainer.train = trainer.train.model_copy(update={"steps": steps, "early_stop": trainer.train.early_stop.model_copy(
-        update={"enabled": False}), "early_abort": trainer.train.early_abort.model_copy(update={"enabled": False})})
+    trainer.train = trainer.train.model_copy(update={"steps": steps})
     trainer.steps = np.unique(np.r_[np.arange(0, min(steps, CPU_STEPS) + 1), np.arange(0, steps + 1, 50)])
     trainer.probes = []  # the training step is what is checked; probes are per-run host code
     return trainer

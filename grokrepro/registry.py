@@ -1,4 +1,5 @@
-"""One registration pattern for every pluggable kind: a task, a model, a probe, a learning-rate schedule.
+"""One registration pattern for every pluggable kind: a task, a model, a probe, a learning-rate schedule, a base
+optimiser, a stop rule.
 
 A kind is a pydantic Settings model (its fields are what a spec may write, `kind` included) and an
 implementation, registered under its `kind` in the registry of its sort:
@@ -75,8 +76,9 @@ def _where(module: str) -> str:
 class Registry:
     """The kinds of one sort (tasks, models, ...), each registered once."""
 
-    def __init__(self, sort: str, packages: tuple[str, ...] = ()):
-        self.sort, self.packages = sort, packages
+    def __init__(self, sort: str, packages: tuple[str, ...] = (), tagged: bool = True):
+        # tagged: a kind is chosen by a `kind` field, which pydantic puts into error paths as a tag
+        self.sort, self.packages, self.tagged = sort, packages, tagged
         self._kinds: dict[str, Kind] = {}
         self._loaded = False
         self.version = 0  # bumped on every registration, so that derived schemas are rebuilt
@@ -158,7 +160,13 @@ TASKS = Registry("task", ("grokrepro.tasks",))
 MODELS = Registry("model", ("grokrepro.models.kinds",))
 PROBES = Registry("probe", ("grokrepro.probes",))
 SCHEDULES = Registry("schedule", ("grokrepro.schedules",))
-REGISTRIES = {"task": TASKS, "model": MODELS, "probe": PROBES, "schedule": SCHEDULES}
+OPTIMIZERS = Registry("optimizer", ("grokrepro.optimizers",))
+# Stop rules are keys of `train` named by their kind (`train.early_stop: {...}`), not a list with a `kind` field,
+# so their Settings have no `kind`; a rule registered with `in_every_config=True` is in every run's configuration
+# at its defaults (the library's two rules, which every run id has always hashed).
+STOP_RULES = Registry("stop rule", ("grokrepro.stop_rules",), tagged=False)
+REGISTRIES = {"task": TASKS, "model": MODELS, "probe": PROBES, "schedule": SCHEDULES, "optimizer": OPTIMIZERS,
+              "stop rule": STOP_RULES}
 
 
 # A claim's own figures from a plug-in: claim -> figure name -> draw(curves, verdict) -> matplotlib Figure. (The
@@ -177,8 +185,9 @@ def figure(claim: str, name: str):
 
 
 def all_kind_names() -> set[str]:
-    """Every registered kind name (pydantic puts the discriminator tag into error paths; readers drop it)."""
-    return {name for registry in REGISTRIES.values() for name in registry.kinds()}
+    """Every kind name chosen by a `kind` field (pydantic puts that tag into error paths; readers drop it). A stop
+    rule's name is a real key of the spec and stays."""
+    return {name for registry in REGISTRIES.values() if registry.tagged for name in registry.kinds()}
 
 
 # -- the spec file being validated ----------------------------------------------------------------------------

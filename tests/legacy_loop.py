@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from grokrepro.metrics.spectral import early_features, predicted_to_grok
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.checkpoint import load_latest, save_atomic
 from grokrepro.train.ensemble import METRICS, NOT_REACHED, REGRESSION_METRICS, ZERO_PREDICTOR_METRICS, GroupResult
@@ -31,6 +32,30 @@ class LegacyLoopTrainer(EnsembleTrainer):
         rows = torch.arange(len(self.seeds), device=self.device)[:, None]
         return self.train_x[rows, index], self.train_y[rows, index]
 
+    # The trainer's helpers of that time, before stop rules were registered kinds
+    @property
+    def _abort(self):
+        return self.train.stop_rules["early_abort"]
+
+    def _legacy_state(self, step, metrics, diverged_at, stopped_at, held_since, aborted_at):
+        return {"run_ids": [r.run_id for r in self.runs], "step": step, "params": self.params,
+                "optimiser": self.optimiser_state, "metrics": metrics,
+                "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since,
+                "aborted_at": aborted_at}
+
+    def _legacy_active_runs(self, diverged_at, stopped_at, aborted_at):
+        stopped = torch.as_tensor((stopped_at != NOT_REACHED) | (aborted_at != NOT_REACHED), device=self.device)
+        active = (diverged_at == NOT_REACHED) & ~stopped
+        return active, bool(active.all())
+
+    def _early_abort(self, step, metrics, aborted_at):
+        abort = self._abort
+        if not abort.enabled or step != abort.window:
+            return aborted_at
+        feature = early_features(metrics["train_loss"], self.steps, abort)[abort.feature]
+        stop = ~predicted_to_grok(feature, abort) & (aborted_at == NOT_REACHED)
+        return np.where(stop, step, aborted_at)
+
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
         names = list(REGRESSION_METRICS + ZERO_PREDICTOR_METRICS if self.regression else METRICS)
@@ -51,7 +76,7 @@ class LegacyLoopTrainer(EnsembleTrainer):
                     param.copy_(state["params"][name])
                 restore_state(self.optimiser_state, self._saved_optimiser_state(state))
         log_index = {int(s): i for i, s in enumerate(self.steps)}
-        early = self.train.early_stop
+        early = self.train.stop_rules["early_stop"]
         began, done_steps = time.perf_counter(), 0
         bar = tqdm(total=total, initial=start, disable=not progress, unit="step", mininterval=2.0,
                    desc=f"{n_runs} runs")
@@ -61,10 +86,10 @@ class LegacyLoopTrainer(EnsembleTrainer):
         # step time is made of.
         refresh = True
         while step <= total:
-            if self.train.early_abort.enabled and step == self.train.early_abort.window:
+            if self._abort.enabled and step == self._abort.window:
                 aborted_at, refresh = self._early_abort(step, metrics, aborted_at), True
             if refresh:
-                active, everyone = self._active_runs(diverged_at, stopped_at, aborted_at)
+                active, everyone = self._legacy_active_runs(diverged_at, stopped_at, aborted_at)
                 refresh = False
             if not everyone and not bool(active.any()):
                 break
@@ -117,7 +142,7 @@ class LegacyLoopTrainer(EnsembleTrainer):
                 bar.update(1)
             step += 1
             if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
-                save_atomic(self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at),
+                save_atomic(self._legacy_state(step, metrics, diverged_at, stopped_at, held_since, aborted_at),
                             self.checkpoint_path)
         bar.close()
         elapsed = time.perf_counter() - began

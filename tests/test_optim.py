@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from grokrepro.registry import OPTIMIZERS
 from grokrepro.integrity import read_sealed, write_sealed
 from grokrepro.spec import expand_runs
 from grokrepro.spec.load import SpecError
 from grokrepro.tasks import make_dataset
 from grokrepro.train import EnsembleTrainer
 from grokrepro.train.losses import log_stablemax, stablemax_cross_entropy
-from grokrepro.train.optim import (BASES, TRANSFORMS, TransformSettings, Transformation, per_run,
+from grokrepro.train.optim import (TRANSFORMS, TransformSettings, Transformation, per_run,
                                    register_transform, transform_class)
 from helpers import interrupted_and_resumed, resolved, tiny_spec
 from legacy_optimisers import LegacyTrainer
@@ -119,7 +120,7 @@ def test_resume_is_exact_for_every_transformation(tmp_path, monkeypatch, kind):
         np.testing.assert_array_equal(resumed.metrics[name], uninterrupted.metrics[name])
 
 
-@pytest.mark.parametrize("base", sorted(BASES))
+@pytest.mark.parametrize("base", sorted(OPTIMIZERS.kinds()))
 def test_resume_is_exact_for_every_base_optimiser(tmp_path, monkeypatch, base):
     optimizer = {"kind": base, "lr": 1e-2 if base == "adamw" else 0.3, "weight_decay": 0.1, "linf_penalty": 0.01}
     runs = _runs(optimizer=optimizer, train=_train(steps=30, checkpoint_every=10),

@@ -173,7 +173,9 @@ def test_a_regression_group_with_early_stop_is_refused_clearly():
                     model={"kind": "lazy_quadratic", "width": 8}, sweep={"model.alpha": [1.0]},
                     checks=REGRESSION_CHECKS)
     runs = expand_runs(resolved(raw))
-    train = runs[0].train.model_copy(update={"early_stop": runs[0].train.early_stop.model_copy(update={"enabled": True})})
+    rules = runs[0].train.stop_rules
+    train = runs[0].train.model_copy(update={"stop_rules": {
+        **rules, "early_stop": rules["early_stop"].model_copy(update={"enabled": True})}})
     runs = [replace(r, train=train) for r in runs]  # past the validator, as a direct caller could
     with pytest.raises(ValueError, match="regression task"):
         EnsembleTrainer(runs, datasets_for(runs)).run(progress=False)

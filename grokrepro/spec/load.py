@@ -254,7 +254,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
         resolved = ResolvedSpec.model_validate(data)
     except ValidationError as error:
         raise _format_validation(path, error, where) from None
-    _check_early_stop(path, where, resolved)
+    _check_stop_rules(path, where, resolved)
     # Every point of the grid must itself be a valid configuration (a swept fraction of 1.5 is as wrong
     # as a written one).
     seen: dict[str, tuple[dict, dict]] = {}
@@ -269,7 +269,7 @@ def resolve(spec_file: SpecFile, scale: str, path: Path, base_only: bool = False
                 ResolvedSpec.model_validate(warm_start_parent(candidate, resolved.warm_start.model_dump()))
         except ValidationError as error:
             raise _format_validation(path, error, f"{where}, sweep point {point}") from None
-        _check_early_stop(path, f"{where}, sweep point {point}", valid)
+        _check_stop_rules(path, f"{where}, sweep point {point}", valid)
         _check_distinct(path, where, point, valid, seen)
         point_configs.append(valid)
     _check_checks(path, where, resolved, point_configs)
@@ -287,11 +287,12 @@ def _scale_check(check: dict, block: ScaleBlock) -> dict:
             "control": controls, "counts_for_verdict": counts}
 
 
-def _check_early_stop(path: Path, where: str, valid: ResolvedSpec) -> None:
-    # Early stop watches test accuracy, which a regression task does not measure.
-    if valid.train.early_stop.enabled and getattr(valid.task, "is_regression", False):
-        raise SpecError(f"{path}{where}: field 'train.early_stop.enabled' = True: early stop watches test accuracy, "
-                        f"which the regression task {valid.task.kind!r} does not have; set enabled: false")
+def _check_stop_rules(path: Path, where: str, valid: ResolvedSpec) -> None:
+    # A stop rule may not fit the task (early stop watches test accuracy, which a regression task does not measure).
+    for rule in valid.train.stop_rules.values():
+        problem = rule.refuses(valid.task) if hasattr(rule, "refuses") else None
+        if problem:
+            raise SpecError(f"{path}{where}: field {problem}")
 
 
 def _check_distinct(path: Path, where: str, point: dict, valid: ResolvedSpec, seen: dict) -> None:

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from grokrepro.registry import MODELS, TASKS
+from grokrepro.registry import MODELS, OPTIMIZERS, TASKS
 from grokrepro.spec.load import axis_coordinate, set_path, sweep_points, warm_start_parent
-from grokrepro.spec.schema import Optimizer, ResolvedSpec, Train
+from grokrepro.spec.schema import OptimizerSettings, ResolvedSpec, Train, validate_optimizer
 
 # Optimizer fields that may differ between the runs of one vmapped group (they change values, not shapes); a
 # model kind declares its own (MODELS.per_run), a transformation its own.
@@ -41,7 +41,7 @@ class RunConfig:
     seed: int
     task: Any
     model: Any
-    optimizer: Optimizer
+    optimizer: OptimizerSettings
     train: Train
     coords: dict[str, Any]  # the sweep values that distinguish this run, by short name
     # The run whose final weights this one starts from (trained by its own rule), or None: from scratch.
@@ -61,7 +61,8 @@ class RunConfig:
     def group_key(self) -> str:
         """Runs with equal keys share shapes and so can train in one vmapped process."""
         config = self.resolved()
-        per_run = {"optimizer": OPTIMIZER_PER_RUN, "model": MODELS.per_run(self.model.kind)}
+        per_run = {"optimizer": OPTIMIZER_PER_RUN + OPTIMIZERS.per_run(self.optimizer.kind),
+                   "model": MODELS.per_run(self.model.kind)}
         for section, fields in per_run.items():
             config[section] = {k: v for k, v in config[section].items() if k not in fields}
         if config["optimizer"].get("transforms"):
@@ -124,7 +125,7 @@ def _run_config(config: dict, seed: int, coords: dict, parent: Optional[RunConfi
         seed=seed,
         task=TASKS.validate(config["task"]),
         model=MODELS.validate(config["model"]),
-        optimizer=Optimizer.model_validate(config["optimizer"]),
+        optimizer=validate_optimizer(config["optimizer"]),
         train=Train.model_validate(config["train"]),
         coords=coords,
         warm_start=parent,

@@ -5,9 +5,11 @@ Every model forbids unknown keys, so a typo is an error rather than a silently i
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional, Union
+from typing import Annotated, Any, ClassVar, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, ValidationError, field_validator, model_serializer,
+                      model_validator)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from grokrepro.registry import MODELS, PROBES, TASKS, Strict
 from grokrepro.registry import drop_if_default as _drop_if_default
@@ -62,10 +64,12 @@ class ScheduleEntry(BaseModel):
         return normalise_schedule(raw)
 
 
-class Optimizer(Strict):
-    # "sgd": plain (full-batch) gradient descent; "normalized_gd": θ ← θ − lr · g/‖g‖₂ with the norm over all of
-    # a run's parameters (Mohamadi et al.); betas and eps are then unused.
-    kind: Literal["adamw", "sgd", "normalized_gd"] = "adamw"
+class OptimizerSettings(Strict):
+    """What every base optimiser shares: its transformations, loss, rates, warm-up and schedule, batch and loss
+    precision. A base optimiser kind (grokrepro/optimizers, or a plug-in) subclasses this with a `kind` literal
+    and its own fields; the spec's `optimizer` is validated by the kind it names (adamw when it names none)."""
+
+    kind: str
     # Gradient transformations applied in order before the base optimiser `kind` (grokrepro/train/transforms).
     transforms: tuple[TransformEntry, ...] = ()
     # "auto": cross-entropy for classification, squared error for regression; or a loss registered in
@@ -77,21 +81,47 @@ class Optimizer(Strict):
     weight_decay: float = Field(default=0.0, ge=0)
     # λ‖θ‖∞ added to the loss (the largest |entry| over all of a run's parameters; its subgradient), for any kind.
     linf_penalty: float = Field(default=0.0, ge=0)
+    # Adam's moment decay rates and denominator term; kinds without moments leave them unused. (They stay here
+    # rather than in adamw's own fields: every run id so far hashed them, whatever its optimiser.)
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = Field(default=1e-8, gt=0)
     # Linear warm-up over the first warmup_steps steps, for every kind.
     warmup_steps: int = Field(default=0, ge=0)
     # A factor on the rate after the warm-up (grokrepro/schedules): constant, cosine, step or a plug-in's kind.
     schedule: ScheduleEntry = ScheduleEntry(kind="constant")
-    # sgd only, torch.optim.SGD's rule: buf ← g at the first step, then momentum·buf + (1 − dampening)·g; the
-    # step is lr·buf, or lr·(g + momentum·buf) with nesterov. Weight decay stays decoupled: θ·(1 − lr·λ).
-    momentum: float = Field(default=0.0, ge=0, lt=1)
-    dampening: float = Field(default=0.0, ge=0, le=1)
-    nesterov: bool = False
     # "full" = full batch (one step is one epoch); an integer caps the batch at min(n, half the train set).
     batch_size: Union[Literal["full"], int] = "full"
     # float64 avoids the float32 softmax collapse that causes slingshot spikes in long runs.
     loss_dtype: Literal["float32", "float64"] = "float32"
+
+    # A kind's own optional fields left out of the configuration at these values, so that adding one changes
+    # no existing run id (run ids hash the dumped configuration).
+    left_out_at: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _another_kinds_field(cls, raw):
+        # A field of another base optimiser deserves more than "extra inputs are not permitted".
+        if isinstance(raw, dict):
+            from grokrepro.registry import OPTIMIZERS
+
+            for key in raw:
+                if key in cls.model_fields:
+                    continue
+                owners = [name for name, kind in OPTIMIZERS.kinds().items() if key in kind.settings.model_fields]
+                if owners:
+                    own = cls.model_fields["kind"].default
+                    hint = cls.hint_for(key)
+                    message = f"{key} is a setting of {' and '.join(owners)}, not of {own}" + (
+                        f" ({hint})" if hint else "")
+                    raise ValidationError.from_exception_data(cls.__name__, [InitErrorDetails(
+                        type=PydanticCustomError("another_kinds_field", message), loc=(key,), input=raw[key])])
+        return raw
+
+    @classmethod
+    def hint_for(cls, key: str) -> str:
+        """A kind's pointer to its own counterpart of another kind's field (adamw: momentum is betas[0])."""
+        return ""
 
     @field_validator("betas")
     @classmethod
@@ -116,36 +146,34 @@ class Optimizer(Strict):
             loss_function(loss)  # raises, naming the known losses
         return loss
 
-    @model_validator(mode="after")
-    def _normalised_gd_knows_its_loss(self):
-        if self.kind == "normalized_gd" and self.loss not in ("auto", "cross_entropy", "mse"):
-            raise ValueError(f"normalized_gd differentiates its own rescaled cross-entropy or squared error; "
-                             f"loss {self.loss!r} is not one of them")
-        return self
-
-    @model_validator(mode="after")
-    def _momentum_is_sgds(self):
-        if self.kind != "sgd" and (self.momentum or self.dampening or self.nesterov):
-            raise ValueError(f"momentum, dampening and nesterov are sgd's settings, not {self.kind}'s"
-                             + (" (adamw's momentum is betas[0])" if self.kind == "adamw" else ""))
-        if self.nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError("nesterov needs momentum > 0 and dampening 0 (as torch.optim.SGD)")
-        return self
-
     @model_serializer(mode="wrap")
     def _dump(self, handler):  # left out at their defaults, so no existing run id changes
-        data = _drop_if_default(handler(self), {"loss": "auto", "schedule": {"kind": "constant"}, "momentum": 0.0,
-                                                "dampening": 0.0, "nesterov": False})
+        data = _drop_if_default(handler(self), {"loss": "auto", "schedule": {"kind": "constant"},
+                                                **self.left_out_at})
         if not data.get("transforms", True):  # () in python mode, [] in JSON mode
             del data["transforms"]
         return data
 
 
-class EarlyStop(Strict):
-    enabled: bool = False
-    test_acc: float = Field(default=0.99, gt=0, le=1)
-    # Steps the test accuracy must hold above test_acc before a run stops.
-    patience: int = Field(default=500, gt=0)
+def _under(key: str, error: ValidationError) -> ValidationError:
+    """`error`, raised while validating the value of `key`, with `key` put in front of each location."""
+    return ValidationError.from_exception_data(error.title, [
+        InitErrorDetails(type=e["type"], loc=(key, *e["loc"]), input=e["input"], ctx=e.get("ctx", {}))
+        for e in error.errors(include_url=False)])
+
+
+def validate_optimizer(raw):
+    from grokrepro.registry import OPTIMIZERS
+
+    if isinstance(raw, OptimizerSettings):
+        return raw
+    if isinstance(raw, dict) and "kind" not in raw:
+        raw = {**raw, "kind": "adamw"}  # the default base optimiser
+    return OPTIMIZERS.validate(raw)
+
+
+# The spec's `optimizer`: validated by the registered base optimiser its `kind` names (library and plug-ins).
+Optimizer = Annotated[Any, PlainValidator(validate_optimizer)]
 
 
 class EarlyLossPredictor(Strict):
@@ -176,18 +204,6 @@ class EarlyLossPredictor(Strict):
         return band
 
 
-class EarlyAbort(EarlyLossPredictor):
-    """Stop, after `window` steps, the runs the early-loss predictor says will not grok (saving their budget)."""
-
-    enabled: bool = False
-
-    @model_validator(mode="after")
-    def _needs_threshold(self):
-        if self.enabled and self.threshold is None:
-            raise ValueError("an enabled early_abort needs a threshold (fixed on development runs)")
-        return self
-
-
 class Train(Strict):
     steps: int = Field(gt=0)
     # Metrics are logged every `log_every` steps and at `log_points` log-spaced steps besides.
@@ -196,12 +212,54 @@ class Train(Strict):
     # ... and at every step up to this one, for features of the early curve (0: no dense window).
     log_every_step_until: int = Field(default=0, ge=0)
     checkpoint_every: int = Field(default=1000, gt=0)
-    early_stop: EarlyStop = EarlyStop()
-    early_abort: EarlyAbort = EarlyAbort()
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Runs per vmapped process; larger groups are split.
     max_group_size: int = Field(default=64, gt=0)
     probes: list[Probe] = Field(default_factory=list)
+    # The stop rules (grokrepro/stop_rules, or a plug-in's), by kind. A spec writes each as a key of `train`
+    # named by its kind (`early_stop: {enabled: true, ...}`); they are gathered here when it is validated and
+    # written back as those keys when it is dumped.
+    stop_rules: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _gather_stop_rules(cls, raw, handler):
+        if not isinstance(raw, dict):
+            return handler(raw)
+        from grokrepro.registry import STOP_RULES
+
+        if "stop_rules" in raw:
+            raise ValueError("stop rules are written as keys of train named by their kind (e.g. early_stop: "
+                             "{...}), not as stop_rules")
+        known, rest, rules = STOP_RULES.kinds(), {}, {}
+        for key, value in raw.items():
+            if key not in known:
+                rest[key] = value
+                continue
+            try:
+                rules[key] = known[key].settings.model_validate(value)
+            except ValidationError as error:
+                raise _under(key, error) from None
+        for name, kind in known.items():  # in the registry's order, whatever the spec's
+            if name not in rules and kind.extra.get("in_every_config"):
+                rules[name] = kind.settings()
+        ordered = {name: rules[name] for name in known if name in rules}
+        return handler({**rest, "stop_rules": ordered})
+
+    @model_serializer(mode="wrap")
+    def _stop_rules_as_keys(self, handler):
+        data = handler(self)
+        data.update(data.pop("stop_rules"))
+        return data
+
+    @model_validator(mode="after")
+    def _stop_rules_fit_the_training(self):
+        # A rule may need something of the training around it (early_abort: a densely logged window).
+        for rule in self.stop_rules.values():
+            check = getattr(rule, "check_train", None)
+            if check is not None:
+                check(self)
+        return self
 
     @model_validator(mode="after")
     def _probes_on_logged_steps(self):
@@ -210,15 +268,6 @@ class Train(Strict):
             if probe.every % self.log_every:
                 raise ValueError(f"probe {probe.kind!r} every {probe.every} is not a multiple of log_every "
                                  f"{self.log_every}")
-        return self
-
-    @model_validator(mode="after")
-    def _abort_window_logged(self):
-        abort = self.early_abort
-        if abort.enabled and (self.log_every_step_until < abort.window or abort.window >= self.steps):
-            raise ValueError(f"early_abort reads the loss at every step below its window {abort.window}: "
-                             f"log_every_step_until ({self.log_every_step_until}) must be >= it and steps "
-                             f"({self.steps}) above it")
         return self
 
 

@@ -14,22 +14,22 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 from tqdm import tqdm
 
-from grokrepro.metrics.spectral import early_features, predicted_to_grok
 from grokrepro.models import ModelShape, build_model
-from grokrepro.registry import PROBES
+from grokrepro.registry import PROBES, STOP_RULES
 from grokrepro.tasks import Dataset
 from grokrepro.train.allocator import keep_freed_memory
 from grokrepro.train.checkpoint import load_latest, save_atomic
 from grokrepro.train.losses import loss_function
 from grokrepro.train.optim import AdamW, Optimiser, restore_state
 from grokrepro.train.schedule import log_steps
+from grokrepro.train.stops import NOT_REACHED, StopRule
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "param_norm")
 REGRESSION_METRICS = ("train_loss", "test_loss", "param_norm")
 # Regression runs also log the loss of the zero predictor on each split (constant; the scale the regression
 # claims measure losses against).
 ZERO_PREDICTOR_METRICS = ("zero_train_loss", "zero_test_loss")
-NOT_REACHED = -1
+RECORDS = ("stopped_at", "aborted_at")  # where stop rules record their stops (grokrepro.train.stops)
 
 
 def pick_device(requested: str) -> torch.device:
@@ -44,8 +44,8 @@ class GroupResult:
     steps: np.ndarray  # logged steps
     metrics: dict[str, np.ndarray]  # name -> (run, step); NaN where not logged (stopped or diverged)
     diverged_at: np.ndarray  # (run,) first step with a non-finite loss, or NOT_REACHED
-    stopped_at: np.ndarray  # (run,) step of an early stop, or NOT_REACHED
-    aborted_at: np.ndarray  # (run,) step at which the early-abort predictor stopped it, or NOT_REACHED
+    stopped_at: np.ndarray  # (run,) step at which a stop rule found it done (early stop), or NOT_REACHED
+    aborted_at: np.ndarray  # (run,) step at which a stop rule gave it up (early abort), or NOT_REACHED
     device: str
     wall_seconds: float
     steps_per_second: float
@@ -77,8 +77,6 @@ class EnsembleTrainer:
         self.regression = datasets[0].is_regression
         loss = first.optimizer.loss
         self.loss = loss_function(("mse" if self.regression else "cross_entropy") if loss == "auto" else loss)
-        if self.regression and first.train.early_stop.enabled:  # the spec validator refuses this too
-            raise ValueError("train.early_stop watches test accuracy, which a regression task does not have")
         self.datasets = datasets
         self.model_shape = ModelShape.of(datasets[0])
 
@@ -111,6 +109,17 @@ class EnsembleTrainer:
         self.full_batch = self.batch_size == n_train
         self.steps = log_steps(first.train.steps, first.train.log_every, first.train.log_points,
                                first.train.log_every_step_until)
+
+        # The enabled stop rules, by kind; those that decide before a step, by that step; those that read
+        # logged steps
+        self.stop_rules: dict[str, StopRule] = {
+            kind: STOP_RULES[kind].load()(settings, self) for kind, settings in first.train.stop_rules.items()
+            if getattr(settings, "enabled", True)}
+        self._deciding_at: dict[int, list[StopRule]] = {}
+        for rule in self.stop_rules.values():
+            for step in rule.decision_steps():
+                self._deciding_at.setdefault(int(step), []).append(rule)
+        self._reading_logged_steps = [r for r in self.stop_rules.values() if r.reads_logged_steps]
 
         self.probes = first.train.probes
         if self.probes:
@@ -191,7 +200,7 @@ class EnsembleTrainer:
                 outputs = self._forward(leaves, buffers, inputs)
             losses = self._run_losses(outputs, labels)
             objective, self._log_gains = losses, None
-            if self.optimizer.kind == "normalized_gd":
+            if self.optimiser.base.normalised_objective:
                 # the loss's own gradient is grads x exp(-log_gain): the l-infinity penalty is weighed to match
                 objective, self._log_gains = self._normalised_objective(outputs, labels, losses)
             grads = torch.autograd.grad(objective.sum(), [leaves[k] for k in params])
@@ -301,9 +310,7 @@ class EnsembleTrainer:
         next_log = np.searchsorted(self.steps, step, side="right")  # self.steps is sorted
         next_sync = min(self.train.steps, (step // self.train.checkpoint_every + 1) * self.train.checkpoint_every,
                         int(self.steps[next_log]) if next_log < len(self.steps) else self.train.steps)
-        abort = self.train.early_abort
-        if abort.enabled and abort.window > step:
-            next_sync = min(next_sync, abort.window)
+        next_sync = min([next_sync, *(d for d in self._deciding_at if d > step)])
         self._draw_orders(step // per_epoch, max(step, next_sync - 1) // per_epoch)
 
     def _run_probes(self, step: int, logged: np.ndarray) -> dict[str, np.ndarray]:
@@ -342,11 +349,17 @@ class EnsembleTrainer:
         return torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in self.params.values()))
 
     # -- state --------------------------------------------------------------------------------------------
-    def _state(self, step, metrics, diverged_at, stopped_at, held_since, aborted_at):
+    def _state(self, step, metrics, diverged_at, records):
         return {"run_ids": [r.run_id for r in self.runs], "step": step, "params": self.params,
-                "optimiser": self.optimiser_state, "metrics": metrics,
-                "diverged_at": diverged_at, "stopped_at": stopped_at, "held_since": held_since,
-                "aborted_at": aborted_at}
+                "optimiser": self.optimiser_state, "metrics": metrics, "diverged_at": diverged_at, **records,
+                "stop_rules": {kind: rule.state() for kind, rule in self.stop_rules.items()}}
+
+    def _load_stop_rules(self, state: dict) -> None:
+        # A checkpoint written before stop rules were kinds kept early stop's one state at the top level.
+        saved = state.get("stop_rules", {"early_stop": {"held_since": state.get("held_since")}})
+        for kind, rule in self.stop_rules.items():
+            if saved.get(kind) and all(v is not None for v in saved[kind].values()):
+                rule.load(saved[kind])
 
     def _saved_optimiser_state(self, state: dict) -> dict:
         """The optimiser state of a checkpoint; one written before the optimiser layer kept AdamW's moments
@@ -356,39 +369,37 @@ class EnsembleTrainer:
         moments = {"exp_avg": state["exp_avg"], "exp_avg_sq": state["exp_avg_sq"]}
         return {"transforms": [], "base": moments if isinstance(self.optimiser.base, AdamW) else {}}
 
-    def _active_runs(self, diverged_at: torch.Tensor, stopped_at: np.ndarray,
-                     aborted_at: np.ndarray) -> tuple[torch.Tensor, bool]:
+    def _active_runs(self, diverged_at: torch.Tensor, records: dict[str, np.ndarray]) -> tuple[torch.Tensor, bool]:
         """The (run,) mask of runs that still train, and whether that is every run."""
-        stopped = torch.as_tensor((stopped_at != NOT_REACHED) | (aborted_at != NOT_REACHED), device=self.device)
+        stopped = torch.as_tensor(self._stopped(records), device=self.device)
         active = (diverged_at == NOT_REACHED) & ~stopped
         return active, bool(active.all())
 
-    def _early_abort(self, step: int, metrics, aborted_at: np.ndarray) -> np.ndarray:
-        """At the end of the predictor's window, stop the runs it says will not grok."""
-        abort = self.train.early_abort
-        if not abort.enabled or step != abort.window:
-            return aborted_at
-        feature = early_features(metrics["train_loss"], self.steps, abort)[abort.feature]
-        stop = ~predicted_to_grok(feature, abort) & (aborted_at == NOT_REACHED)
-        return np.where(stop, step, aborted_at)
+    @staticmethod
+    def _stopped(records: dict[str, np.ndarray]) -> np.ndarray:
+        return np.logical_or.reduce([record != NOT_REACHED for record in records.values()])
+
+    @staticmethod
+    def _stop(records: dict[str, np.ndarray], rule: StopRule, step: int, stop: np.ndarray | None) -> None:
+        """Record `step` for the runs `rule` stops that its record does not hold yet."""
+        if stop is not None:
+            record = records[rule.record]
+            records[rule.record] = np.where(np.asarray(stop, dtype=bool) & (record == NOT_REACHED), step, record)
 
     def _sync_step(self, step: int) -> bool:
         """Whether the host may wait for the device at this step: a logged step, a checkpoint step (every
         group, with or without a checkpoint file, so that a resumed run follows the same path as one that was
-        never stopped) and the early-abort window. Between them a step never reads a device value, so on a GPU
-        the host runs ahead, queueing the next steps' kernels while the device computes."""
-        abort = self.train.early_abort
-        return (step in self._log_index or step % self.train.checkpoint_every == 0
-                or (abort.enabled and step == abort.window))
+        never stopped) and the steps a stop rule decides before (the early-abort window). Between them a step
+        never reads a device value, so on a GPU the host runs ahead, queueing the next steps' kernels while the
+        device computes."""
+        return step in self._log_index or step % self.train.checkpoint_every == 0 or step in self._deciding_at
 
     def run(self, progress: bool = True) -> GroupResult:
         n_runs, total = len(self.runs), self.train.steps
         names = list(REGRESSION_METRICS + ZERO_PREDICTOR_METRICS if self.regression else METRICS)
         metrics = {name: np.full((n_runs, len(self.steps)), np.nan) for name in names}
         diverged_at = torch.full((n_runs,), NOT_REACHED, dtype=torch.long, device=self.device)
-        stopped_at = np.full(n_runs, NOT_REACHED)
-        held_since = np.full(n_runs, NOT_REACHED)
-        aborted_at = np.full(n_runs, NOT_REACHED)
+        records = {name: np.full(n_runs, NOT_REACHED) for name in RECORDS}
         start, earlier_seconds = 0, 0.0
         if self.checkpoint_path:
             state = load_latest(self.checkpoint_path, [r.run_id for r in self.runs])
@@ -397,31 +408,32 @@ class EnsembleTrainer:
                 # The interrupted attempts' training time up to the checkpoint: the group's wall_seconds is the
                 # whole training's, not only the resumed part's.
                 earlier_seconds = float(state.get("wall_seconds", 0.0))
-                stopped_at, held_since = state["stopped_at"], state["held_since"]
-                aborted_at = state.get("aborted_at", aborted_at)
+                records = {name: state.get(name, records[name]) for name in RECORDS}
+                self._load_stop_rules(state)
                 diverged_at = state["diverged_at"].to(self.device)
                 for name, param in self.params.items():
                     param.copy_(state["params"][name])
                 restore_state(self.optimiser_state, self._saved_optimiser_state(state))
         log_index = self._log_index = {int(s): i for i, s in enumerate(self.steps)}
-        early = self.train.early_stop
         began, done_steps = time.perf_counter(), 0
         bar = tqdm(total=total, initial=start, disable=not progress, unit="step", mininterval=2.0,
                    desc=f"{n_runs} runs")
         step = start
         # The step being trained, on the device: what a diverging run's first non-finite step is read from.
         clock = torch.full((), start, dtype=torch.long, device=self.device)
-        # Which runs still train (`active`, on the device) changes at a logged step (early stop), at the
-        # early-abort window, or when a loss turns non-finite. The host's view of it (`everyone`, and `rows` for
+        # Which runs still train (`active`, on the device) changes at a logged step (early stop), at a step a
+        # stop rule decides before (the early-abort window), or when a loss turns non-finite. The host's view
+        # of it (`everyone`, and `rows` for
         # the gradient) is rebuilt only at sync steps: per-step bookkeeping is what a tiny model's step time is
         # made of, and on a GPU a per-step read would make the host wait for the device at every step.
         refresh = True
         while step <= total:
-            if self.train.early_abort.enabled and step == self.train.early_abort.window:
-                aborted_at, refresh = self._early_abort(step, metrics, aborted_at), True
+            for rule in self._deciding_at.get(step, ()):
+                self._stop(records, rule, step, rule.before_step(step, metrics))
+                refresh = True
             sync = self._sync_step(step)
             if refresh or sync:
-                active, everyone = self._active_runs(diverged_at, stopped_at, aborted_at)
+                active, everyone = self._active_runs(diverged_at, records)
                 rows = None if everyone else active.nonzero().squeeze(1)
                 refresh = False
                 if rows is not None and len(rows) == 0:
@@ -456,26 +468,19 @@ class EnsembleTrainer:
                 if self.regression:
                     values.update(self._zero_predictor_losses())
                 logged = ((diverged_at == NOT_REACHED) | (diverged_at == step)).cpu().numpy()
-                logged &= (stopped_at == NOT_REACHED) & (aborted_at == NOT_REACHED)
-                for name, value in values.items():
-                    metrics[name][logged, column] = value.detach().cpu().numpy()[logged]
+                logged &= ~self._stopped(records)
+                host = {name: value.detach().cpu().numpy() for name, value in values.items()}
+                for name, value in host.items():
+                    metrics[name][logged, column] = value[logged]
                 for name, value in self._run_probes(step, logged).items():
                     if name not in metrics:
                         metrics[name] = np.full((n_runs, len(self.steps)), np.nan)
                     metrics[name][logged, column] = value[logged]
-                if early.enabled:
-                    held = values["test_acc"].cpu().numpy() >= early.test_acc
-                    held_since = np.where(held, np.where(held_since == NOT_REACHED, step, held_since),
-                                          NOT_REACHED)
-                    finished = (held_since != NOT_REACHED) & (step - held_since >= early.patience)
-                    # never before the end of a dense early window: whoever asked for it reads those steps
-                    finished &= step >= self.train.log_every_step_until
-                    stopped_at = np.where(finished & (stopped_at == NOT_REACHED), step, stopped_at)
-                everything_done = ((diverged_at != NOT_REACHED).cpu().numpy() | (stopped_at != NOT_REACHED)
-                                   | (aborted_at != NOT_REACHED))
-                if everything_done.all():
+                for rule in self._reading_logged_steps:
+                    self._stop(records, rule, step, rule.after_logged_step(step, host, metrics))
+                if ((diverged_at != NOT_REACHED).cpu().numpy() | self._stopped(records)).all():
                     break
-                refresh = early.enabled  # runs stopped at this step still take its update
+                refresh = bool(self._reading_logged_steps)  # runs stopped at this step still take its update
             if step < total:
                 self._update(grads, step, active, everyone)
                 done_steps += 1
@@ -483,15 +488,15 @@ class EnsembleTrainer:
             step += 1
             clock += 1
             if self.checkpoint_path and step % self.train.checkpoint_every == 0 and step <= total:
-                state = self._state(step, metrics, diverged_at, stopped_at, held_since, aborted_at)
+                state = self._state(step, metrics, diverged_at, records)
                 state["wall_seconds"] = earlier_seconds + time.perf_counter() - began
                 save_atomic(state, self.checkpoint_path)
         bar.close()
         elapsed = time.perf_counter() - began
         return GroupResult(
             run_ids=[r.run_id for r in self.runs], steps=self.steps, metrics=metrics,
-            diverged_at=diverged_at.cpu().numpy(), stopped_at=np.asarray(stopped_at),
-            aborted_at=np.asarray(aborted_at),
+            diverged_at=diverged_at.cpu().numpy(), stopped_at=np.asarray(records["stopped_at"]),
+            aborted_at=np.asarray(records["aborted_at"]),
             device=str(self.device), wall_seconds=earlier_seconds + elapsed,
             steps_per_second=done_steps / elapsed if elapsed > 0 else math.nan,
         )

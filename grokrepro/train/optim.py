@@ -8,8 +8,8 @@ returns new tensors and leaves its inputs alone, which is what lets the trainer 
 untouched (one `torch.where` over every state tensor) and save and restore any chain's state without knowing
 what is in it. A step is
 
-    gradient -> [l-infinity penalty] -> optimizer.transforms, in order -> base (adamw | sgd | normalized_gd)
-             -> θ ← θ·(1 − η·λ) − step
+    gradient -> [l-infinity penalty] -> optimizer.transforms, in order -> base (optimizer.kind: adamw, sgd,
+             normalized_gd or a plug-in's, see grokrepro/optimizers) -> θ ← θ·(1 − η·λ) − step
 
 The base turns gradients into the step it subtracts, and applies it: weight decay is decoupled, as AdamW
 defines it, for every base (SGD with momentum too: θ·(1 − η·λ) − η·buf, where torch.optim.SGD would add λθ to
@@ -43,6 +43,7 @@ from typing import Any, ClassVar, Optional
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from grokrepro.registry import OPTIMIZERS
 from grokrepro.schedules import Schedule
 
 State = dict[str, Any]  # nested dicts (and lists) of tensors, every tensor with the run axis first
@@ -146,7 +147,13 @@ def normalise_transform(raw: dict) -> dict:
 # -- the base optimisers: gradients in, a step out, and how to take it -------------------------------------
 class BaseOptimiser(Transformation):
     """`update` returns the step θ loses (beside the decay); `apply` takes it, in place for the whole group
-    (`keep` None) or only for the runs `keep` marks (the others keep their parameters)."""
+    (`keep` None) or only for the runs `keep` marks (the others keep their parameters). Registered in
+    grokrepro.registry.OPTIMIZERS under its kind (grokrepro/optimizers), built as `cls(optimizer settings,
+    device)`."""
+
+    # True: the trainer differentiates an objective with the loss's gradient direction but a scale that cannot
+    # underflow, and hands the log of the scale to the chain as ctx.log_gains (normalised gradient descent).
+    normalised_objective: ClassVar[bool] = False
 
     def apply(self, param, decay, step, lr, keep=None) -> None:
         if keep is None:
@@ -214,7 +221,9 @@ class SGD(BaseOptimiser):
 
     def __init__(self, optimizer, device):
         self.device = device
-        self.momentum, self.dampening, self.nesterov = optimizer.momentum, optimizer.dampening, optimizer.nesterov
+        # normalized_gd reuses this step and has no momentum of its own
+        self.momentum = getattr(optimizer, "momentum", 0.0)
+        self.dampening, self.nesterov = getattr(optimizer, "dampening", 0.0), getattr(optimizer, "nesterov", False)
 
     def init(self, params):
         if not self.momentum:
@@ -248,14 +257,12 @@ class NormalisedGD(SGD):
     """θ ← θ − η·g/‖g‖₂, the norm over all of a run's parameters (Mohamadi et al.)."""
 
     kind = "normalized_gd"
+    normalised_objective = True
 
     def update(self, grads, state, params, ctx):
         norm = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads.values()))
         scale = 1 / norm.clamp_min(torch.finfo(norm.dtype).tiny)
         return super().update({k: g * per_run(scale, g) for k, g in grads.items()}, state, params, ctx)
-
-
-BASES = {cls.kind: cls for cls in (AdamW, SGD, NormalisedGD)}
 
 
 class LinfPenalty(Transformation):
@@ -336,7 +343,7 @@ class Optimiser:
             cls = transform_class(entry.kind)
             settings = [cls.Settings.model_validate(r.optimizer.transforms[index].model_dump()) for r in runs]
             self.chain.append(cls(settings, device))
-        self.base = BASES[spec.kind](spec, device)
+        self.base = OPTIMIZERS[spec.kind].load()(spec, device)
         # The runs of a group share their schedule (it is part of the group key); constant: none at all
         schedule = spec.schedule.model_dump()
         self.schedule = (None if schedule == {"kind": "constant"}
@@ -374,7 +381,7 @@ class Optimiser:
         for transformation, old in zip(self.chain, state["transforms"]):
             grads, new = transformation.update(grads, old, params, ctx)
             transformed.append(new if everyone else masked_state(new, old, active))
-        if everyone and self.shared_rates is not None and isinstance(self.base, AdamW):
+        if everyone and self.shared_rates is not None and hasattr(self.base, "fused_step"):
             self.base.fused_step(params, grads, state["base"], step, self.shared_rates[0] * factor,
                                  self.shared_rates[1])
             return {"transforms": transformed, "base": state["base"]}
