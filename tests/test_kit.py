@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from grokrepro.claims.kit import CheckParams, Events, paired_runs, seed_share, selects_runs
+from grokrepro.claims.kit import CheckParams, Events, SeedShare, paired_runs, seed_share, selects_runs
 from grokrepro.claims.verdict import AmbiguousRunsError
 from grokrepro.spec.schema import Check
 from helpers import synthetic_curves
@@ -63,6 +63,45 @@ def test_seed_share_passes_at_the_share_and_fails_beyond_the_uncertainty():
     by_value = seed_share([True, True, False], 2 / 3, per_seed=[0.1, 0.3, np.nan])
     assert by_value["value"] == pytest.approx(0.2) and by_value["seed_fraction"] == pytest.approx(2 / 3)
     assert seed_share([True], 0.5, per_seed=[np.nan])["value"] is None
+
+
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def holds_or_undecided(sel, params, holds, undecided):
+    return sel.share_with_undecided(holds, undecided, params.min_seed_fraction, "per seed", "runs undecided")
+
+
+def test_undecided_seeds_may_pass_but_never_make_a_failure():
+    curves = synthetic_curves([150], [3000], [0.5], SEEDS)
+    passed = holds_or_undecided(curves, CHECK, SeedShare(), holds=[True, True, False], undecided=[False] * 3)
+    assert passed.status == "pass" and passed.detail == "per seed"
+    # a failure that the undecided seeds could turn into a pass is inconclusive, saying how many they are
+    open_ = holds_or_undecided(curves, CHECK, SeedShare(), holds=[True, False, False], undecided=[False, True, True])
+    assert open_.status == "inconclusive" and open_.value == pytest.approx(1 / 3) and open_.support == 1.0
+    assert open_.detail == "2 runs undecided; per seed" and not open_.passed
+    # undecided seeds too few to reach the share: the failure stands
+    many = synthetic_curves([150], [3000], [0.5], list(range(8)))
+    failed = holds_or_undecided(many, CHECK, SeedShare(), holds=[False] * 8, undecided=[True] + [False] * 7)
+    assert failed.status == "fail" and failed.detail == "per seed"
+
+
+@selects_runs(threshold=lambda p: 0.5, probes=("softmax_collapse",))
+def reads_a_probe(sel, params):
+    return sel.result(1.0, True, "read")
+
+
+def test_selection_is_inconclusive_without_a_probe_the_check_reads():
+    curves = synthetic_curves([150], [3000], [0.5], SEEDS)
+    missing = reads_a_probe(curves, CHECK, CheckParams())
+    assert missing.status == "inconclusive" and missing.n_runs == 3
+    assert missing.detail == "the curves have no 'softmax_collapse' probe (train.probes needs {kind: softmax_collapse})"
+    curves["softmax_collapse"] = curves["train_loss"]
+    assert reads_a_probe(curves, CHECK, CheckParams()).status == "pass"
+
+
+def test_seed_share_params_default_to_two_thirds_and_refuse_none():
+    assert SeedShare().min_seed_fraction == pytest.approx(2 / 3)
+    with pytest.raises(ValidationError):
+        SeedShare(min_seed_fraction=0)
 
 
 def test_events_carry_the_shared_accuracies_and_refuse_unknown_fields():

@@ -26,22 +26,21 @@ filter's α gives the same.
 from __future__ import annotations
 
 import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 # The general kind `generalises_sooner` computes it; this kind keeps the claim's names and defaults. (Read as
 # `general.speedup_result` when called: importing the registry imports every claim module, general's too.)
 from grokrepro.claims import general
+from grokrepro.claims.kit import Generalises
 from grokrepro.claims.registry import Requires, check
 from grokrepro.claims.verdict import CheckResult
 
 
-class SpeedupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SpeedupParams(Generalises):
     # the sweep axis whose values name the arms (named optimizer variants: coordinate `optimizer`)
     axis: str = "optimizer"
     treated: str = "ema"
     baseline: str = "plain"
-    gen_acc: float = Field(0.95, gt=0, le=1)
     min_speedup: float = Field(5.0, gt=1)
     min_seeds: int = Field(2, ge=1)
 

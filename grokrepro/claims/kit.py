@@ -1,14 +1,15 @@
 """The check kit: what every check kind does the same way, written once.
 
 - `selects_runs` turns `fn(selection, params)` into a check function `(curves, spec_check, params)`: it selects
-  the check's runs, leaves the diverged ones out (counted), refuses curves that lack a coordinate the check
-  reads, and answers `inconclusive` when no healthy run matches, so the check itself starts from its runs.
+  the check's runs, leaves the diverged ones out (counted), refuses curves that lack a coordinate or a probe the
+  check reads, and answers `inconclusive` when no healthy run matches, so the check itself starts from its runs.
 - `Selection.result` builds the `CheckResult` (judged by the one rule in `verdict.judged`), and
   `CheckResult.made_inconclusive` records why a judged result cannot stand.
-- `seed_share` judges a check by the share of seeds on which it holds.
+- `seed_share` judges a check by the share of seeds on which it holds; `Selection.share_with_undecided` does
+  so when the curves cannot decide some seeds.
 - `paired_runs` matches runs across the arms of a sweep axis (by seed, or by any key).
-- `CheckParams` is the base of every params model; `Generalises` adds the test accuracy that defines t_gen,
-  `Events` also the train accuracy that defines t_fit.
+- `CheckParams` is the base of every params model; `SeedShare` adds the share of seeds a check must hold on,
+  `Generalises` the test accuracy that defines t_gen, `Events` also the train accuracy that defines t_fit.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ class CheckParams(BaseModel):
     """A check kind's params: unknown fields refused (a misspelt threshold must not fall back to its default)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeedShare(CheckParams):
+    """The share of seeds a check judged by `seed_share` must hold on."""
+
+    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
 
 
 class Generalises(CheckParams):
@@ -103,6 +110,21 @@ class Selection:
             support=support, n_runs=self.n_runs if n_runs is None else int(n_runs), detail=detail,
             where=dict(self.check.where)))
 
+    def share_with_undecided(self, holds: np.ndarray, undecided: np.ndarray, min_fraction: float, detail: str,
+                             why_undecided: str, n_runs: int | None = None) -> CheckResult:
+        """`seed_share`'s result when the curves cannot decide some seeds (`undecided`: e.g. the budget ends
+        too soon to tell). Such a seed may pass and never counts towards a failure: the support counts it as
+        holding, and a failure that the undecided seeds could turn into a pass is inconclusive, its detail
+        opened by their number and `why_undecided`."""
+        holds = np.asarray(holds, dtype=bool)
+        could_hold = holds | np.asarray(undecided, dtype=bool)
+        judged_on = seed_share(holds, min_fraction)
+        judged_on["support"] = seed_share(could_hold, min_fraction)["support"]
+        result = self.result(detail=detail, n_runs=n_runs, **judged_on)
+        if not result.passed and could_hold.mean() >= min_fraction:
+            result.made_inconclusive(f"{int((could_hold & ~holds).sum())} {why_undecided}", first=True)
+        return result
+
 
 def _interval(draws: np.ndarray) -> list:
     return list(interval(draws)) if len(draws) else [None, None]
@@ -110,14 +132,16 @@ def _interval(draws: np.ndarray) -> list:
 
 def selects_runs(threshold: Callable[[Any], Any], *, where: Callable[[Any, Any], dict] | None = None,
                  healthy: bool = True, coords: Callable[[Any], Sequence[str]] | None = None,
-                 none_match: bool = True):
+                 none_match: bool = True, probes: Sequence[str] = ()):
     """Decorate `fn(selection, params, **extra)` into a check function `(curves, spec_check, params, **extra)`.
 
     threshold: params -> the threshold recorded with the result (a number, or a dict of several).
     where: (spec_check, params) -> the selection, if not the check's `where` (e.g. a label arm merged in).
     healthy: leave diverged runs out (and count them); False hands over every selected run.
     coords: params -> coordinates the check reads; curves without one are inconclusive, saying which.
-    none_match: answer inconclusive when no healthy run matches; False lets the check say it its own way."""
+    none_match: answer inconclusive when no healthy run matches; False lets the check say it its own way.
+    probes: probe kinds whose output (a variable of the same name) the check reads; curves without one are
+        inconclusive, saying which probe the spec's train.probes must ask for."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -130,6 +154,10 @@ def selects_runs(threshold: Callable[[Any], Any], *, where: Callable[[Any, Any],
                     return selection.inconclusive(f"the curves have no coordinate {name!r}")
             if none_match and selection.n_runs == 0:
                 return selection.inconclusive(f"no healthy runs match {spec_check.where} ({n_diverged} diverged)")
+            for probe in probes:
+                if probe not in runs:
+                    return selection.inconclusive(f"the curves have no {probe!r} probe (train.probes needs "
+                                                  f"{{kind: {probe}}})", selection.n_runs)
             return fn(selection, params, **extra)
 
         return check_function

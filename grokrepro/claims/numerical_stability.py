@@ -33,38 +33,31 @@ from __future__ import annotations
 from typing import Literal, Optional
 
 import numpy as np
-import xarray as xr
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from grokrepro.claims.kit import (CheckParams, Events, Generalises, SeedShare, Selection, event_times, paired_runs,
+                                  seed_share, selects_runs)
 from grokrepro.claims.registry import Requires, check
-from grokrepro.claims.verdict import (INCONCLUSIVE, AmbiguousRunsError, CheckResult, healthy_runs, inconclusive,
-                                      judged, select_runs)
-from grokrepro.metrics import bootstrap, first_step_reaching, interval
+from grokrepro.claims.verdict import CheckResult
+from grokrepro.metrics import bootstrap, first_step_reaching
 
 SC = "softmax_collapse"
 
 
-class Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    min_seed_fraction: float = Field(2 / 3, gt=0, le=1)
-
-
-class CollapseParams(Params):
+class CollapseParams(SeedShare):
     # the share of training examples at exactly zero loss that counts as collapse
     sc_share: float = Field(0.5, gt=0, le=1)
     # test accuracy never above this over the whole budget
     max_test_acc: float = Field(0.1, ge=0, le=1)
 
 
-class GeneraliseParams(Params):
-    gen_acc: float = Field(0.95, gt=0, le=1)
+class GeneraliseParams(Generalises, SeedShare):
     # The paper's own time to generalise in this setting, in steps, where known: a run that has not generalised
     # by the end of a shorter budget says nothing against the paper, so a failure is then inconclusive.
     paper_steps: Optional[int] = Field(None, gt=0)
 
 
-class DelayParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DelayParams(CheckParams):
     axis: str = "optimizer"
     # values of `axis`: the arm whose collapse should come later, and the arm it is compared with
     treated: str = "ce_float64"
@@ -74,33 +67,19 @@ class DelayParams(BaseModel):
     min_seeds: int = Field(2, ge=1)
 
 
-def _no_probe(spec_check, threshold, runs) -> CheckResult:
-    return inconclusive(spec_check, threshold, f"the curves have no {SC!r} probe (train.probes needs "
-                        f"{{kind: {SC}}})", int(runs.sizes["run"]))
-
-
-def _share_result(spec_check, holds: np.ndarray, threshold: float, detail: str, n_runs: int) -> CheckResult:
-    share = float(holds.mean())
-    draws = bootstrap(holds.astype(float), np.mean)
-    return judged(CheckResult(
-        spec_check.name, spec_check.statement, share, threshold, share >= threshold, "",
-        interval=list(interval(draws)), seed_fraction=share, support=float((draws >= threshold).mean()),
-        n_runs=n_runs, detail=detail, where=dict(spec_check.where)))
+def highest_logged(values: np.ndarray) -> np.ndarray:
+    """Each run's highest logged value; -inf where nothing was logged (NaN is an unlogged step, not a value)."""
+    with np.errstate(all="ignore"):
+        return np.nanmax(np.where(np.isfinite(values), values, -np.inf), axis=1)
 
 
 @check("collapse_without_generalisation", CollapseParams, requires=Requires(metrics=("test_acc",), probes=(SC,)))
-def collapse_without_generalisation(curves: xr.Dataset, spec_check, params: CollapseParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, probes=(SC,))
+def collapse_without_generalisation(sel: Selection, params: CollapseParams) -> CheckResult:
     """N1: on >= min_seed_fraction of the seeds, the share of zero-loss training examples reaches sc_share at
     some logged step, and test accuracy stays <= max_test_acc over the whole budget."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
-                            f"({n_diverged} diverged)")
-    if SC not in runs:
-        return _no_probe(spec_check, threshold, runs)
-    steps = runs["step"].values
-    t_sc = first_step_reaching(runs[SC].values, steps, params.sc_share)
+    runs = sel.runs
+    t_sc = first_step_reaching(runs[SC].values, runs["step"].values, params.sc_share)
     peak_sc = np.nanmax(runs[SC].values, axis=1)
     peak_test = np.nanmax(runs["test_acc"].values, axis=1)
     holds = np.isfinite(t_sc) & (peak_test <= params.max_test_acc)
@@ -108,26 +87,21 @@ def collapse_without_generalisation(curves: xr.Dataset, spec_check, params: Coll
         f"seed {int(s)}: SC share peaks at {p:.3f}" + (f", >= {params.sc_share:g} from step {t:g}" if np.isfinite(t)
                                                        else f", never {params.sc_share:g}")
         + f"; test acc at most {a:.3f}" for s, p, t, a in zip(runs["seed"].values, peak_sc, t_sc, peak_test))
-    return _share_result(spec_check, holds, threshold,
-                         detail + (f"; {n_diverged} diverged runs left out" if n_diverged else ""),
-                         int(runs.sizes["run"]))
+    return sel.result(detail=detail + sel.diverged, **seed_share(holds, params.min_seed_fraction))
 
 
 @check("generalises_without_weight_decay", GeneraliseParams,
        requires=Requires(metrics=("test_acc",), config={"optimizer.weight_decay": 0.0}))
-def generalises_without_weight_decay(curves: xr.Dataset, spec_check, params: GeneraliseParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def generalises_without_weight_decay(sel: Selection, params: GeneraliseParams) -> CheckResult:
     """N2: without weight decay, the runs reach test accuracy gen_acc within their budget on >= min_seed_fraction
     of the seeds. The spec's `where` selects a weight-decay-0 arm (StableMax or ⊥AdamW); the spec validator
     refuses a selection holding any other weight decay, before anything trains."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
-                            f"({n_diverged} diverged)")
+    runs = sel.runs
     if "weight_decay" in runs.coords and np.any(runs["weight_decay"].values != 0):
-        return inconclusive(spec_check, threshold, "the selected runs include weight decay "
-                            f"{sorted(set(runs['weight_decay'].values.tolist()))}; this check reads weight decay 0",
-                            int(runs.sizes["run"]))
+        return sel.inconclusive("the selected runs include weight decay "
+                                f"{sorted(set(runs['weight_decay'].values.tolist()))}; this check reads weight decay 0",
+                                sel.n_runs)
     steps = runs["step"].values
     t_gen = first_step_reaching(runs["test_acc"].values, steps, params.gen_acc)
     final = runs["test_acc"].values[:, -1]
@@ -136,13 +110,12 @@ def generalises_without_weight_decay(curves: xr.Dataset, spec_check, params: Gen
     detail = "; ".join(f"seed {int(s)}: " + (f"test acc {params.gen_acc:g} at step {t:g}" if np.isfinite(t) else
                                                f"never test acc {params.gen_acc:g} (final {f:.3f})")
                        for s, t, f in zip(runs["seed"].values, t_gen, final))
-    detail += f"; budget {budget} steps" + (f"; {n_diverged} diverged runs left out" if n_diverged else "")
-    result = _share_result(spec_check, holds, threshold, detail, int(runs.sizes["run"]))
+    detail += f"; budget {budget} steps" + sel.diverged
+    result = sel.result(detail=detail, **seed_share(holds, params.min_seed_fraction))
     if not result.passed and params.paper_steps is not None and budget < params.paper_steps:
-        result.status = INCONCLUSIVE
-        result.detail = (f"the budget ({budget} steps) is shorter than the {params.paper_steps} steps the paper "
-                         f"trained this arm for, so not generalising within it says nothing against the paper; "
-                         + result.detail)
+        result.made_inconclusive(f"the budget ({budget} steps) is shorter than the {params.paper_steps} steps the "
+                                 "paper trained this arm for, so not generalising within it says nothing against "
+                                 "the paper", first=True)
     return result
 
 
@@ -156,98 +129,57 @@ def _median_ratio(table: np.ndarray) -> float:
 
 @check("collapse_delayed", DelayParams,
        requires=Requires(axes={"{axis}": "any"}, arms={"{axis}": ("{treated}", "{baseline}")}, probes=(SC,)))
-def collapse_delayed(curves: xr.Dataset, spec_check, params: DelayParams) -> CheckResult:
+# none_match=False: with no healthy run, the check's own answer (no seed has both arms) names the arms
+@selects_runs(threshold=lambda p: p.min_ratio, coords=lambda p: (p.axis,), probes=(SC,), none_match=False)
+def collapse_delayed(sel: Selection, params: DelayParams) -> CheckResult:
     """N3: the first logged step at which the share of zero-loss training examples reaches sc_share is, in the
     median over seeds of the per-seed ratio, >= min_ratio times later in the treated arm (float64 softmax) than
     in the baseline (float32). A treated run that never collapses is censored (later than any observed time);
     seeds whose baseline never collapses have nothing to delay and are left out."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_ratio
-    if params.axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
-    if SC not in runs:
-        return _no_probe(spec_check, threshold, runs)
+    runs, threshold = sel.runs, sel.threshold
     t_sc = first_step_reaching(runs[SC].values, runs["step"].values, params.sc_share)
-
-    def arm(value) -> dict[int, float]:
-        chosen = np.nonzero(runs[params.axis].values == value)[0]
-        seeds = runs["seed"].values[chosen]
-        if len(set(seeds.tolist())) != len(seeds):
-            raise AmbiguousRunsError(f"several runs with {params.axis} = {value!r} share a seed; the check's "
-                                     f"'where' must fix every sweep axis but {params.axis!r}")
-        return {int(s): float(t_sc[k]) for s, k in zip(seeds, chosen)}
-
-    treated, baseline = arm(params.treated), arm(params.baseline)
-    seeds = np.array(sorted(set(treated) & set(baseline)))
-    if len(seeds) == 0:
-        return inconclusive(spec_check, threshold, f"no seed has runs with {params.axis} = {params.treated!r} and "
-                            f"{params.baseline!r} both", int(runs.sizes["run"]))
-    table = np.array([[treated[s], baseline[s]] for s in seeds])
+    seeds, pairs = paired_runs(runs, params.axis, [params.treated, params.baseline])
+    if not seeds:
+        return sel.inconclusive(f"no seed has runs with {params.axis} = {params.treated!r} and "
+                                f"{params.baseline!r} both", sel.n_runs)
+    table = t_sc[pairs]
     per_seed = "; ".join(f"seed {int(s)}: {t:g} vs {b:g}" for s, (t, b) in zip(seeds, table))
     collapsed = np.isfinite(table[:, 1])
     if collapsed.sum() < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"the baseline ({params.baseline}) reaches SC share "
-                            f"{params.sc_share:g} on {int(collapsed.sum())} seeds, fewer than {params.min_seeds}: "
-                            f"nothing to delay; first step with SC >= {params.sc_share:g}: {per_seed}",
-                            int(runs.sizes["run"]))
-    table, seeds = table[collapsed], seeds[collapsed]
+        return sel.inconclusive(f"the baseline ({params.baseline}) reaches SC share {params.sc_share:g} on "
+                                f"{int(collapsed.sum())} seeds, fewer than {params.min_seeds}: nothing to delay; "
+                                f"first step with SC >= {params.sc_share:g}: {per_seed}", sel.n_runs)
+    table = table[collapsed]
     value = _median_ratio(table)
     draws = bootstrap(table, _median_ratio)
     with np.errstate(divide="ignore", invalid="ignore"):
         seed_fraction = float(np.mean(table[:, 0] / table[:, 1] >= threshold))
     resolution = np.diff(runs["step"].values).max() if runs.sizes["step"] > 1 else 0
-    result = judged(CheckResult(
-        spec_check.name, spec_check.statement, value, threshold, value >= threshold, "",
-        interval=list(interval(draws)), seed_fraction=seed_fraction,
-        support=float((draws >= threshold).mean()), n_runs=int(runs.sizes["run"]), where=dict(spec_check.where),
-        detail=(f"first logged step with SC share >= {params.sc_share:g} ({params.treated} vs {params.baseline}; "
-                f"inf = never within the budget; logged at most {resolution:g} steps apart): {per_seed}; median "
-                f"ratio {value:g} (at least {threshold:g} wanted)"
-                + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))))
-    return result
+    detail = (f"first logged step with SC share >= {params.sc_share:g} ({params.treated} vs {params.baseline}; "
+              f"inf = never within the budget; logged at most {resolution:g} steps apart): {per_seed}; median "
+              f"ratio {value:g} (at least {threshold:g} wanted)" + sel.diverged)
+    return sel.result(value, value >= threshold, detail, draws=draws, seed_fraction=seed_fraction,
+                      support=float((draws >= threshold).mean()))
 
 
 # -- revised and added checks ----------------------------------------------------------------------------------
-def _share_with_unknowns(spec_check, holds: np.ndarray, could: np.ndarray, threshold: float, detail: str,
-                         n_runs: int, why_unknown: str) -> CheckResult:
-    """The share of seeds where the statement holds, against `threshold`; seeds whose outcome the curves cannot
-    decide (`could` but not `holds`) may pass and never count towards a failure, so a failure that rests on
-    them is inconclusive."""
-    result = _share_result(spec_check, holds, threshold, detail, n_runs)
-    result.support = float((bootstrap(could.astype(float), np.mean) >= threshold).mean())
-    result = judged(result)
-    if not result.passed and could.mean() >= threshold:
-        result.status = INCONCLUSIVE
-        result.detail = f"{int((could & ~holds).sum())} {why_unknown}; " + result.detail
-    return result
-
-
-class NoOverfittingParams(Params):
-    gen_acc: float = Field(0.95, gt=0, le=1)
-    # the training accuracy that counts as having fit the training set
-    fit_acc: float = Field(0.99, gt=0, le=1)
+class NoOverfittingParams(Events, SeedShare):
     # t_gen at most this many times t_fit: train and test accuracy rise together, no overfitting phase
     max_delay_ratio: float = Field(2.0, ge=1)
 
 
 @check("generalises_without_overfitting_phase", NoOverfittingParams,
        requires=Requires(metrics=("test_acc", "train_acc")))
-def generalises_without_overfitting_phase(curves: xr.Dataset, spec_check,
-                                          params: NoOverfittingParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction)
+def generalises_without_overfitting_phase(sel: Selection, params: NoOverfittingParams) -> CheckResult:
     """N2a: on >= min_seed_fraction of the seeds, test accuracy reaches gen_acc and its first step there (t_gen)
     is at most max_delay_ratio x the first step with train accuracy >= fit_acc (t_fit): no overfitting phase.
 
     A run that has fit but whose budget ends before max_delay_ratio x t_fit without generalising is undecided
     (it may pass, never counts towards a failure)."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
-                            f"({n_diverged} diverged)")
-    steps = runs["step"].values
-    t_fit = first_step_reaching(runs["train_acc"].values, steps, params.fit_acc)
-    t_gen = first_step_reaching(runs["test_acc"].values, steps, params.gen_acc)
-    budget = float(steps[-1])
+    runs = sel.runs
+    t_fit, t_gen = event_times(runs, params)
+    budget = float(runs["step"].values[-1])
     holds = np.isfinite(t_gen) & (t_gen <= params.max_delay_ratio * t_fit)
     undecided = ~np.isfinite(t_gen) & np.isfinite(t_fit) & (budget < params.max_delay_ratio * t_fit)
 
@@ -259,47 +191,39 @@ def generalises_without_overfitting_phase(curves: xr.Dataset, spec_check,
         return f"seed {int(seed)}: {fit_text}, test acc {params.gen_acc:g} at step {gen:g} ({gen / fit:.2f}x t_fit)"
 
     detail = ("; ".join(one(s, f, g) for s, f, g in zip(runs["seed"].values, t_fit, t_gen))
-              + f"; at most {params.max_delay_ratio:g}x t_fit wanted; budget {budget:g} steps"
-              + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
-    return _share_with_unknowns(spec_check, holds, holds | undecided, threshold, detail, int(runs.sizes["run"]),
-                                f"runs end before {params.max_delay_ratio:g}x their t_fit without generalising, "
-                                "so whether they would in time is unknown")
+              + f"; at most {params.max_delay_ratio:g}x t_fit wanted; budget {budget:g} steps" + sel.diverged)
+    return sel.share_with_undecided(holds, undecided, params.min_seed_fraction, detail,
+                                    f"runs end before {params.max_delay_ratio:g}x their t_fit without generalising, "
+                                    "so whether they would in time is unknown")
 
 
-class NoCollapseParams(Params):
+class NoCollapseParams(SeedShare):
     # the share of zero-loss training examples a run may reach at most (0: not one example, ever)
     max_sc_share: float = Field(0.0, ge=0, lt=1)
 
 
 @check("collapse_prevented", NoCollapseParams, requires=Requires(probes=(SC,)))
-def collapse_prevented(curves: xr.Dataset, spec_check, params: NoCollapseParams) -> CheckResult:
+@selects_runs(threshold=lambda p: p.min_seed_fraction, probes=(SC,))
+def collapse_prevented(sel: Selection, params: NoCollapseParams) -> CheckResult:
     """N2b′: on >= min_seed_fraction of the seeds, the share of training examples at exactly zero loss stays
     <= max_sc_share at every logged step of the budget (the loss keeps a gradient for every example). A run
     whose probe was never logged is undecided."""
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if runs.sizes["run"] == 0:
-        return inconclusive(spec_check, threshold, f"no healthy runs match {spec_check.where} "
-                            f"({n_diverged} diverged)")
-    if SC not in runs:
-        return _no_probe(spec_check, threshold, runs)
+    runs = sel.runs
     share = runs[SC].values
     logged = np.isfinite(share).any(axis=1)
-    with np.errstate(all="ignore"):
-        peak = np.where(logged, np.nanmax(np.where(np.isfinite(share), share, -np.inf), axis=1), np.nan)
-        last = np.array([runs["step"].values[np.isfinite(row)].max() if ok else np.nan
-                         for row, ok in zip(share, logged)])
+    peak = np.where(logged, highest_logged(share), np.nan)
+    last = np.array([runs["step"].values[np.isfinite(row)].max() if ok else np.nan
+                     for row, ok in zip(share, logged)])
     holds = logged & (peak <= params.max_sc_share)
     detail = "; ".join(f"seed {int(s)}: " + (f"SC share at most {p:.3g} (probe logged to step {t:g})" if ok else
                                               "the probe was never logged")
                        for s, p, t, ok in zip(runs["seed"].values, peak, last, logged))
-    detail += (f"; at most {params.max_sc_share:g} wanted"
-               + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
-    return _share_with_unknowns(spec_check, holds, holds | ~logged, threshold, detail, int(runs.sizes["run"]),
-                                "runs have no logged softmax_collapse value, so whether they collapse is unknown")
+    detail += f"; at most {params.max_sc_share:g} wanted" + sel.diverged
+    return sel.share_with_undecided(holds, ~logged, params.min_seed_fraction, detail,
+                                    "runs have no logged softmax_collapse value, so whether they collapse is unknown")
 
 
-class PeakGainParams(Params):
+class PeakGainParams(SeedShare):
     axis: str = "optimizer"
     treated: str = "ce_float64"
     baseline: str = "ce_float32"
@@ -312,34 +236,26 @@ class PeakGainParams(Params):
 @check("higher_peak_accuracy", PeakGainParams,
        requires=Requires(axes={"{axis}": "any"}, arms={"{axis}": ("{treated}", "{baseline}")},
                          metrics=("{metric}",)))
-def higher_peak_accuracy(curves: xr.Dataset, spec_check, params: PeakGainParams) -> CheckResult:
+# none_match=False: with no healthy run, the check's own answer (0 seeds have both arms) names the arms
+@selects_runs(threshold=lambda p: p.min_seed_fraction, coords=lambda p: (p.axis,), none_match=False)
+def higher_peak_accuracy(sel: Selection, params: PeakGainParams) -> CheckResult:
     """N3b: seed by seed, the highest accuracy over the budget is >= min_gain higher in the treated arm than in
     the baseline, on >= min_seed_fraction of the seeds having both. A seed whose baseline peaks above
     1 − min_gain leaves no room for the gain: undecided."""
-    from grokrepro.claims.kit import paired_runs
-
-    runs, n_diverged = healthy_runs(select_runs(curves, spec_check.where))
-    threshold = params.min_seed_fraction
-    if params.axis not in runs.coords:
-        return inconclusive(spec_check, threshold, f"the curves have no coordinate {params.axis!r}")
-    with np.errstate(all="ignore"):
-        peak = np.nanmax(np.where(np.isfinite(runs[params.metric].values), runs[params.metric].values, -np.inf),
-                         axis=1)
-    seeds, pairs = paired_runs(runs, params.axis, [params.treated, params.baseline])
-    seeds = np.asarray(seeds, dtype=int)
-    table = peak[np.asarray(pairs, dtype=int)].reshape(len(seeds), 2)
+    peak = highest_logged(sel.runs[params.metric].values)
+    seeds, pairs = paired_runs(sel.runs, params.axis, [params.treated, params.baseline])
+    table = peak[pairs]
     if len(seeds) < params.min_seeds:
-        return inconclusive(spec_check, threshold, f"only {len(seeds)} seeds have healthy runs of both "
-                            f"{params.treated!r} and {params.baseline!r}; need {params.min_seeds}"
-                            + (f" ({n_diverged} diverged)" if n_diverged else ""), int(runs.sizes["run"]))
+        return sel.inconclusive(f"only {len(seeds)} seeds have healthy runs of both {params.treated!r} and "
+                                f"{params.baseline!r}; need {params.min_seeds}"
+                                + (f" ({sel.n_diverged} diverged)" if sel.n_diverged else ""), sel.n_runs)
     gain = table[:, 0] - table[:, 1]
     holds = gain >= params.min_gain
     no_room = ~holds & (table[:, 1] > 1 - params.min_gain)
     metric = params.metric.replace("_", " ")
     detail = (f"highest {metric} over the budget, {params.treated} vs {params.baseline}: "
               + "; ".join(f"seed {int(s)}: {t:.3f} vs {b:.3f} (gain {t - b:+.3f})" for s, (t, b) in zip(seeds, table))
-              + f"; median gain {float(np.median(gain)):+.3f}, at least {params.min_gain:g} wanted"
-              + (f"; {n_diverged} diverged runs left out" if n_diverged else ""))
-    return _share_with_unknowns(spec_check, holds, holds | no_room, threshold, detail, len(seeds),
-                                f"seeds' baselines peak above {1 - params.min_gain:g}, leaving no room for a "
-                                f"gain of {params.min_gain:g}")
+              + f"; median gain {float(np.median(gain)):+.3f}, at least {params.min_gain:g} wanted" + sel.diverged)
+    return sel.share_with_undecided(holds, no_room, params.min_seed_fraction, detail,
+                                    f"seeds' baselines peak above {1 - params.min_gain:g}, leaving no room for a "
+                                    f"gain of {params.min_gain:g}", n_runs=len(seeds))
