@@ -382,6 +382,8 @@ class SpecFile(Strict):
 
     claim: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     paper: str = Field(min_length=1)
+    # One line on what the claim checks, for the claims tables of the README and the report.
+    summary: str = Field(default="", max_length=120)
     statement: str = Field(min_length=1)
     # Files (relative to this spec's folder) or importable modules that register kinds this spec names: tasks,
     # models, probes, schedules, transformations, losses, check kinds (grokrepro.registry).
