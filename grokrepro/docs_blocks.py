@@ -52,8 +52,22 @@ def _check_kinds(root: Path) -> str:
     return check_kinds_markdown(Path(root) / "specs")
 
 
+def _verdict_schema(root: Path) -> str:
+    from grokrepro.schema_table import verdict_schema_markdown
+
+    return verdict_schema_markdown()
+
+
+def _verdict_schema_json(root: Path) -> str:
+    from grokrepro.schema_table import verdict_schema_json
+
+    return verdict_schema_json()
+
+
 BLOCKS = (
     Block("check-kinds", "docs/check-kinds.md", _check_kinds, _markers("check-kinds")),
+    Block("verdict-schema", "docs/data-contracts.md", _verdict_schema, _markers("verdict-schema")),
+    Block("verdict.schema.json", "docs/verdict.schema.json", _verdict_schema_json),
 )
 
 
