@@ -64,10 +64,17 @@ def _verdict_schema_json(root: Path) -> str:
     return verdict_schema_json()
 
 
+def _step_profile_paper(root: Path) -> str:
+    from grokrepro.perf_tables import step_profile_paper_table
+
+    return step_profile_paper_table(root)
+
+
 BLOCKS = (
     Block("check-kinds", "docs/check-kinds.md", _check_kinds, _markers("check-kinds")),
     Block("verdict-schema", "docs/data-contracts.md", _verdict_schema, _markers("verdict-schema")),
     Block("verdict.schema.json", "docs/verdict.schema.json", _verdict_schema_json),
+    Block("perf:step_profile", "docs/performance.md", _step_profile_paper, _markers("perf:step_profile")),
 )
 
 

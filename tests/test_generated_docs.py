@@ -1,5 +1,6 @@
-"""The docs generated from code and data (the check kinds, verdict.json's fields and schema) stay what their
-generators give: `grokrepro docs --check` passes on the repository and names a block that was edited by hand."""
+"""The docs generated from code and data (the check kinds, verdict.json's fields and schema, the performance
+tables) stay what their generators give: `grokrepro docs --check` passes on the repository and names a block
+that was edited by hand."""
 
 import json
 import shutil
@@ -12,8 +13,8 @@ from grokrepro.docs_blocks import BLOCKS, stale_blocks
 
 
 def repository_copy(tmp_path):
-    """The parts of the repository the generators read and write: docs/ and specs/."""
-    for name in ("docs", "specs"):
+    """The parts of the repository the generators read and write: docs/, specs/ and the benchmark results."""
+    for name in ("docs", "specs", "benchmarks/results"):
         shutil.copytree(ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -27,6 +28,7 @@ HAND_EDITS = [
     ("docs/check-kinds.md", "(float, 0.95)", "(float, 0.9)", "check-kinds"),
     ("docs/data-contracts.md", "| `claim` | string | required |", "| `claim` | string | optional |",
      "verdict-schema"),
+    ("docs/performance.md", "**10.9 h**", "**9.9 h**", "perf:step_profile"),
 ]
 
 
@@ -46,6 +48,19 @@ def test_a_block_edited_by_hand_is_reported_stale_and_rewritten(tmp_path, capsys
     assert main(["docs", "--write", "--root", str(root)]) == 0
     assert path.read_text() == original
     assert stale_blocks(root) == []
+
+
+def test_a_new_benchmark_result_makes_its_table_stale(tmp_path, capsys):
+    # the page follows the JSON the benchmark writes, not the other way round
+    root = repository_copy(tmp_path)
+    result = root / "benchmarks" / "results" / "step_profile_paper_after.json"
+    profile = json.loads(result.read_text())
+    profile["total_gpu_hours"] = 4.2
+    result.write_text(json.dumps(profile))
+    assert main(["docs", "--check", "--root", str(root)]) == 1
+    assert "stale: docs/performance.md: perf:step_profile" in capsys.readouterr().err
+    assert main(["docs", "--write", "--root", str(root)]) == 0
+    assert "| **4.2 h** |" in (root / "docs" / "performance.md").read_text()
 
 
 def test_a_page_that_lost_its_markers_is_reported(tmp_path, capsys):
