@@ -287,6 +287,29 @@ def cmd_checks(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from grokrepro.docs_blocks import BLOCKS, stale_blocks, write_blocks
+
+    if args.write:
+        try:
+            written = write_blocks(args.root)
+        except ValueError as error:  # a page lost its markers: where the block goes is for a person to say
+            print(f"grokrepro: error: {error}", file=sys.stderr)
+            return 2
+        for name in written:
+            print(f"rewrote {name}", file=sys.stderr)
+        print(f"{len(BLOCKS)} generated blocks, {len(written)} rewritten", file=sys.stderr)
+        return 0
+    stale = stale_blocks(args.root)
+    for name in stale:
+        print(f"stale: {name}", file=sys.stderr)
+    if stale:
+        print("grokrepro: error: generated docs are stale; run `grokrepro docs --write`", file=sys.stderr)
+        return 1
+    print(f"{len(BLOCKS)} generated blocks up to date", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="grokrepro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -354,8 +377,15 @@ def build_parser() -> argparse.ArgumentParser:
     _tree_arguments(p)
     p.set_defaults(handler=cmd_check)
 
-    p = commands.add_parser("checks", help="list every check kind with its params (the README's guide)")
+    p = commands.add_parser("checks", help="list every check kind with its params (docs/check-kinds.md)")
     p.set_defaults(handler=cmd_checks)
+
+    p = commands.add_parser("docs", help="rewrite (--write) or check (--check) the docs generated from code and data")
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write", action="store_true", help="rewrite every generated block that is stale")
+    action.add_argument("--check", action="store_true", help="exit 1 naming each generated block that is stale")
+    p.add_argument("--root", type=Path, default=Path("."), help="the repository's root (default: here)")
+    p.set_defaults(handler=cmd_docs)
 
     p = commands.add_parser("report", help="write the self-contained HTML audit report")
     p.add_argument("--out", type=Path, required=True)

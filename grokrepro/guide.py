@@ -1,4 +1,4 @@
-"""The list of check kinds in the README's spec guide, generated from the registry so that it cannot go stale:
+"""The list of check kinds on docs/check-kinds.md, generated from the registry so that it cannot go stale:
 general-purpose kinds first, then claim-specific ones; each with its module, what it means in one line (its
 docstring's first sentence), what it needs of its runs, its params (type and default) and where the shipped
 specs use it."""
@@ -8,9 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from grokrepro.claims.registry import CHECKS
-
-BEGIN, END = "<!-- check-kinds:begin (grokrepro checks) -->", "<!-- check-kinds:end -->"
-
 
 def _type_name(annotation) -> str:
     name = getattr(annotation, "__name__", None) or str(annotation)
@@ -67,9 +64,3 @@ def check_kinds_markdown(specs_dir: Path | None = None) -> str:
         lines += _entry(kind, uses)
     return "\n".join(lines)
 
-
-def readme_section(readme: str) -> str | None:
-    """The generated block as it stands in the README text, or None without its markers."""
-    if BEGIN not in readme or END not in readme:
-        return None
-    return readme.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")

@@ -20,14 +20,6 @@ def test_ci_runs_the_readme_test_command():
     assert readme_commands()[1] in ci
 
 
-def test_the_check_kinds_page_lists_every_kind_as_grokrepro_checks_prints_them():
-    from grokrepro.guide import check_kinds_markdown, readme_section
-
-    block = readme_section((ROOT / "docs" / "check-kinds.md").read_text())
-    assert block is not None, "docs/check-kinds.md lost its check-kinds markers"
-    assert block == check_kinds_markdown(ROOT / "specs"), "docs/check-kinds.md is stale: paste `grokrepro checks`"
-
-
 def test_the_readme_is_a_front_page():
     # what a researcher reads in five minutes; the rest is in docs/
     assert len((ROOT / "README.md").read_bytes()) <= 12 * 1024
