@@ -290,7 +290,15 @@ def cmd_checks(args) -> int:
 def cmd_docs(args) -> int:
     from grokrepro.docs_blocks import BLOCKS, stale_blocks, write_blocks
 
-    if args.write:
+    if args.record is not None:
+        from grokrepro.claims_table import write_record
+
+        try:
+            print(f"recorded {write_record(args.record, args.root)}", file=sys.stderr)
+        except ValueError as error:
+            print(f"grokrepro: error: {error}", file=sys.stderr)
+            return 2
+    if args.write or args.record is not None:
         try:
             written = write_blocks(args.root)
         except ValueError as error:  # a page lost its markers: where the block goes is for a person to say
@@ -384,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     action = p.add_mutually_exclusive_group(required=True)
     action.add_argument("--write", action="store_true", help="rewrite every generated block that is stale")
     action.add_argument("--check", action="store_true", help="exit 1 naming each generated block that is stale")
+    action.add_argument("--record", type=Path, metavar="PUBLISHED",
+                        help="record the verdicts of a default-scale tree (paper) in docs/results/default.json, "
+                             "then rewrite the blocks (the README's claims table reads the record)")
     p.add_argument("--root", type=Path, default=Path("."), help="the repository's root (default: here)")
     p.set_defaults(handler=cmd_docs)
 

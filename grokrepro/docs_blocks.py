@@ -70,7 +70,21 @@ def _step_profile_paper(root: Path) -> str:
     return step_profile_paper_table(root)
 
 
+def _claims_table(root: Path) -> str:
+    from grokrepro.claims_table import claims_table_markdown
+
+    return claims_table_markdown(root)
+
+
+def _kinds(root: Path) -> str:
+    from grokrepro.kinds_table import kinds_markdown
+
+    return kinds_markdown(root)
+
+
 BLOCKS = (
+    Block("claims-table", "README.md", _claims_table, _markers("claims-table")),
+    Block("registered-kinds", "docs/extending.md", _kinds, _markers("registered-kinds")),
     Block("check-kinds", "docs/check-kinds.md", _check_kinds, _markers("check-kinds")),
     Block("verdict-schema", "docs/data-contracts.md", _verdict_schema, _markers("verdict-schema")),
     Block("verdict.schema.json", "docs/verdict.schema.json", _verdict_schema_json),

@@ -13,9 +13,11 @@ from grokrepro.docs_blocks import BLOCKS, stale_blocks
 
 
 def repository_copy(tmp_path):
-    """The parts of the repository the generators read and write: docs/, specs/ and the benchmark results."""
+    """The parts of the repository the generators read and write: the README, docs/, specs/ and the benchmark
+    results."""
     for name in ("docs", "specs", "benchmarks/results"):
         shutil.copytree(ROOT / name, tmp_path / name)
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
     return tmp_path
 
 
@@ -101,3 +103,53 @@ def test_json_types_read_as_a_researcher_would_write_them():
     assert json_type({"enum": ["pass", "fail"], "type": "string"}) == "one of `pass`, `fail`"
     assert json_type({"$ref": "#/$defs/CheckRecord"}) == "CheckRecord"
     assert json_type({}) == "any"
+
+
+def _published(tmp_path, scale="default"):
+    """A published tree with two claims' verdicts, as the workflow writes them (the fields the record reads)."""
+    checks = [{"name": "G1", "status": "pass", "passed": True, "value": 3.1, "threshold": 2.0, "interval": [2.5, 3.9],
+               "counts_for_verdict": True},
+              {"name": "G2", "status": "fail", "passed": False, "value": 0.4, "threshold": 1.0, "interval": None,
+               "counts_for_verdict": True},
+              {"name": "E1", "status": "pass", "passed": True, "value": 0.5, "threshold": 0.2, "interval": None,
+               "counts_for_verdict": False}]
+    for claim, verdict in (("grokking", "not_reproduced"), ("semi_grokking", "inconclusive")):
+        folder = tmp_path / "paper" / claim
+        folder.mkdir(parents=True)
+        (folder / "verdict.json").write_text(json.dumps({
+            "claim": claim, "scale": scale, "seed_set": "verdict", "verdict": verdict, "setting": "substitute",
+            "reason": "r", "seeds": [200, 201], "n_runs": 4, "spec_sha256": "0" * 64, "runtime_s": 12.345,
+            "git_commit": "f" * 40, "checks": checks}))
+    return tmp_path / "paper"
+
+
+def test_the_claims_table_is_the_recorded_default_verdicts(tmp_path, capsys):
+    root = repository_copy(tmp_path / "repo")
+    assert main(["docs", "--record", str(_published(tmp_path)), "--root", str(root)]) == 0
+    record = json.loads((root / "docs" / "results" / "default.json").read_text())
+    assert set(record["claims"]) == {"grokking", "semi_grokking"} and record["scale"] == "default"
+    assert "git_commit" not in record["claims"]["grokking"]  # nothing of the code version or the host
+    readme = (root / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `grokking` |"))
+    assert row.endswith("| **not reproduced** (substitute): G2 fail; G1 pass |"), row  # E1 is shown only
+    assert "| `lazy_to_rich` | Kumar et al. 2024 |" in readme
+    assert next(line for line in readme.splitlines()
+                if line.startswith("| `lazy_to_rich` |")).endswith("| not run at `default` yet |")
+    assert main(["docs", "--check", "--root", str(root)]) == 0
+    # a hand edit of a verdict in the README is stale against the record
+    (root / "README.md").write_text(readme.replace("**not reproduced**", "**reproduced**", 1))
+    assert main(["docs", "--check", "--root", str(root)]) == 1
+    assert "stale: README.md: claims-table" in capsys.readouterr().err
+
+
+def test_only_a_default_tree_is_recorded(tmp_path, capsys):
+    root = repository_copy(tmp_path / "repo")
+    assert main(["docs", "--record", str(_published(tmp_path, scale="smoke")), "--root", str(root)]) == 2
+    assert "the record is of the default scale" in capsys.readouterr().err
+
+
+def test_the_short_paper_names_the_first_author():
+    from grokrepro.claims_table import short_paper
+
+    assert short_paper("Power, Burda, Edwards 2022. Grokking: generalization. arXiv:2201.02177") == "Power et al. 2022"
+    assert short_paper("Nanda 2023. Progress measures") == "Nanda 2023"

@@ -1,0 +1,40 @@
+"""The registered kinds of every sort, generated for docs/extending.md: what a spec may name, with no plug-in
+loaded (a plug-in's kinds join these lists when its spec loads it)."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+
+# Where a spec names a kind of each registry's sort
+_WHERE = {"task": "`task.kind`", "model": "`model.kind`", "probe": "`train.probes[].kind`",
+          "schedule": "`optimizer.schedule.kind`", "optimizer": "`optimizer.kind`", "stop rule": "a key of `train`"}
+
+
+def _codes(names) -> str:
+    return ", ".join(f"`{name}`" for name in sorted(names))
+
+
+def _transformation_kinds() -> list[str]:
+    import grokrepro.train.transforms as package
+    from grokrepro.train.optim import TRANSFORMS
+
+    for module in pkgutil.iter_modules(package.__path__):  # as the trainer finds them on first use
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    return list(TRANSFORMS)
+
+
+def kinds_markdown(root: Path | None = None) -> str:
+    from grokrepro.claims.registry import CHECKS
+    from grokrepro.registry import REGISTRIES
+    from grokrepro.train.losses import LOSSES
+
+    rows = ["| sort | a spec names it in | kinds |", "|---|---|---|"]
+    rows += [f"| {sort} | {_WHERE.get(sort, '')} | {_codes(registry.kinds())} |"
+             for sort, registry in REGISTRIES.items()]
+    rows.append(f"| transformation | `optimizer.transforms[].kind` | {_codes(_transformation_kinds())} |")
+    rows.append(f"| loss | `optimizer.loss` | {_codes(LOSSES)} |")
+    rows.append(f"| check kind | `checks[].kind` | {len(CHECKS)} kinds, each described in "
+                f"[check-kinds.md](check-kinds.md) |")
+    return "\n".join(rows)
