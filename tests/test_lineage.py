@@ -60,3 +60,13 @@ def test_the_report_flags_curves_trained_by_other_code_and_shows_the_host(tmp_pa
     assert "Trained by other code" not in same and "Some CPU" in same
     other = _report(tmp_path, _verdict(training_git_commit="c0"))
     assert "Trained by other code" in other and "c0" in other.split("Trained by other code", 1)[1][:200]
+
+
+def test_the_report_links_a_claims_reasoning_page_relative_to_itself(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the repository the report is built in: the workflow runs at its root
+    (tmp_path / "docs" / "claims").mkdir(parents=True)
+    assert "docs/claims/tiny.md" not in _report(tmp_path, _verdict())
+    (tmp_path / "docs" / "claims" / "tiny.md").write_text("# tiny\n")
+    claim_dir = tmp_path / "paper" / "tiny"
+    write_report([claim_dir], tmp_path / "paper" / "report.html")
+    assert 'href="../docs/claims/tiny.md"' in (tmp_path / "paper" / "report.html").read_text()

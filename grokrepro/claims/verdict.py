@@ -1,4 +1,4 @@
-"""Turning check results into a verdict, by the rules at the top of CLAIMS.md.
+"""Turning check results into a verdict, by the rules docs/report.md states.
 
 A check that fails is `not_reproduced` only when it fails on (almost) every bootstrap resample of the seeds,
 i.e. the failure lies outside the 95 % interval; otherwise the failure is within the uncertainty and the

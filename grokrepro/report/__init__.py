@@ -85,9 +85,17 @@ def _sections(claim_dirs: list[Path], names: list[str] | None = None) -> list[di
     return [_claim_section(name, by_name.get(name)) for name in listed]
 
 
+def _reasoning_page(name: str, out: Path) -> str | None:
+    """The link, relative to the report, to docs/claims/<claim>.md (why each setting, how each check reads its
+    paper) where the repository the report is built in has one."""
+    page = Path("docs") / "claims" / f"{name}.md"
+    return os.path.relpath(page.resolve(), Path(out).resolve().parent) if page.is_file() else None
+
+
 def write_report(claim_dirs: list[Path], out: Path, summary: Path | None = None,
                  names: list[str] | None = None) -> None:
-    sections = _sections(claim_dirs, names)
+    sections = [{**section, "reasoning": _reasoning_page(section["name"], out)}
+                for section in _sections(claim_dirs, names)]
     environment = Environment(loader=PackageLoader("grokrepro.report"),
                               autoescape=select_autoescape(["html", "j2"]))
     environment.filters["fmt"] = _fmt
