@@ -68,12 +68,7 @@ def claims_table_markdown(root: Path) -> str:
     record_path = root / RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {"claims": {}}
     rows = ["| claim | paper | what it checks | verdict at `default` |", "|---|---|---|---|"]
-    for spec_path in sorted((root / "specs").glob("*.yaml")):
-        try:
-            spec = yaml.safe_load(spec_path.read_text())
-            claim = spec["claim"]
-        except (yaml.YAMLError, KeyError, TypeError):
-            continue  # a draft that does not parse is left out here, as the workflow leaves it out
+    for claim, spec in _spec_claims(root):
         cells = [f"`{claim}`", short_paper(str(spec.get("paper", ""))), str(spec.get("summary", "")).strip(),
                  _verdict_cell(record["claims"].get(claim))]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
@@ -94,18 +89,40 @@ def _number(value) -> str:
     return str(value)
 
 
+def _spec_claims(root: Path) -> list[tuple[str, dict]]:
+    """(claim, spec) of every spec that parses, by file name."""
+    claims = []
+    for spec_path in sorted((Path(root) / "specs").glob("*.yaml")):
+        try:
+            spec = yaml.safe_load(spec_path.read_text())
+            claims.append((spec["claim"], spec))
+        except (yaml.YAMLError, KeyError, TypeError):
+            continue  # a draft that does not parse is left out here, as the workflow leaves it out
+    return claims
+
+
+def _claim_link(root: Path, claim: str) -> str:
+    """The claim's name, linked to its reasoning page (from docs/results/) where it has one."""
+    page = Path(root) / "docs" / "claims" / f"{claim}.md"
+    return f"[`{claim}`](../claims/{claim}.md)" if page.is_file() else f"`{claim}`"
+
+
 def results_markdown(root: Path) -> str:
-    """docs/results/default.md's body: per recorded claim, its verdict, why, and every check's value."""
+    """docs/results/default.md's body: per claim, its recorded verdict, why, and every check's value."""
     record_path = Path(root) / RECORD
-    if not record_path.is_file():
-        return "No `default` run is recorded yet."
-    claims = json.loads(record_path.read_text())["claims"]
+    claims = json.loads(record_path.read_text())["claims"] if record_path.is_file() else {}
     total = sum(entry.get("runtime_s", 0.0) for entry in claims.values())
-    parts = [f"{len(claims)} claims; {total / 60:.0f} min of training and judging in all, summed over single-threaded "
-             f"jobs (each verdict.json's `runtime_s`)."]
-    for claim, entry in sorted(claims.items()):
+    parts = [f"{len(claims)} claims recorded; {total / 60:.0f} min of training and judging in all, summed over "
+             f"single-threaded jobs (each verdict.json's `runtime_s`)."]
+    for claim, spec in _spec_claims(root):
+        entry = claims.get(claim)
+        title = f"### {_claim_link(root, claim)}: {short_paper(str(spec.get('paper', '')))}"
+        if entry is None:
+            parts.append(f"{title}\n\nNot run at `default` yet.")
+            continue
         seeds = entry.get("seeds") or []
-        lines = [f"### `{claim}`: {entry['verdict'].replace('_', ' ')} ({entry['setting']} setting)", "",
+        lines = [title, "",
+                 f"**{entry['verdict'].replace('_', ' ')}** ({entry['setting']} setting), "
                  f"{entry.get('n_runs', '?')} runs on {entry.get('seed_set', 'verdict')} seeds "
                  f"{', '.join(map(str, seeds))}. {entry.get('reason', '')}".strip(), "",
                  "| check | counts | status | value | threshold | interval over seeds |", "|---|---|---|---|---|---|"]

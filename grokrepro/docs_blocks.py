@@ -76,6 +76,12 @@ def _claims_table(root: Path) -> str:
     return claims_table_markdown(root)
 
 
+def _results(root: Path) -> str:
+    from grokrepro.claims_table import results_markdown
+
+    return results_markdown(root)
+
+
 def _kinds(root: Path) -> str:
     from grokrepro.kinds_table import kinds_markdown
 
@@ -84,6 +90,7 @@ def _kinds(root: Path) -> str:
 
 BLOCKS = (
     Block("claims-table", "README.md", _claims_table, _markers("claims-table")),
+    Block("results", "docs/results/default.md", _results, _markers("results")),
     Block("registered-kinds", "docs/extending.md", _kinds, _markers("registered-kinds")),
     Block("check-kinds", "docs/check-kinds.md", _check_kinds, _markers("check-kinds")),
     Block("verdict-schema", "docs/data-contracts.md", _verdict_schema, _markers("verdict-schema")),

@@ -135,6 +135,11 @@ def test_the_claims_table_is_the_recorded_default_verdicts(tmp_path, capsys):
     assert "| `lazy_to_rich` | Kumar et al. 2024 |" in readme
     assert next(line for line in readme.splitlines()
                 if line.startswith("| `lazy_to_rich` |")).endswith("| not run at `default` yet |")
+    results = (root / "docs" / "results" / "default.md").read_text()
+    grokking = results.split("### [`grokking`](../claims/grokking.md): Power et al. 2022", 1)[1].split("###")[0]
+    assert "**not reproduced** (substitute setting), 4 runs on verdict seeds 200, 201." in grokking
+    assert "| G1 | yes | pass | 3.1 | 2 | 2.5–3.9 |" in grokking and "| E1 | shown | pass | 0.5 | 0.2 |  |" in grokking
+    assert "### [`lazy_to_rich`](../claims/lazy_to_rich.md): Kumar et al. 2024\n\nNot run at `default` yet." in results
     assert main(["docs", "--check", "--root", str(root)]) == 0
     # a hand edit of a verdict in the README is stale against the record
     (root / "README.md").write_text(readme.replace("**not reproduced**", "**reproduced**", 1))
