@@ -58,9 +58,9 @@ def _verdict_cell(entry: dict | None) -> str:
     counted = [c for c in entry["checks"] if c.get("counts_for_verdict", True)]
     by_status: dict[str, list[str]] = {}
     for check in counted:
-        by_status.setdefault(check["status"], []).append(check["name"])
+        by_status.setdefault(check["status"].replace("_", " "), []).append(check["name"])
     checks = "; ".join(f"{', '.join(names)} {status}" for status, names in sorted(by_status.items()))
-    return f"**{verdict}** ({entry['setting']}): {checks}"
+    return f"**{verdict}** ({entry['setting']} setting): {checks}"
 
 
 def claims_table_markdown(root: Path) -> str:
@@ -128,7 +128,7 @@ def results_markdown(root: Path) -> str:
                  "| check | counts | status | value | threshold | interval over seeds |", "|---|---|---|---|---|---|"]
         for check in entry["checks"]:
             counts = "yes" if check.get("counts_for_verdict", True) else "shown"
-            cells = [check["name"], counts, check["status"], _number(check.get("value")),
+            cells = [check["name"], counts, check["status"].replace("_", " "), _number(check.get("value")),
                      _number(check.get("threshold")), _number(check.get("interval"))]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
         parts.append("\n".join(lines))

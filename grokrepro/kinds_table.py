@@ -12,6 +12,11 @@ _WHERE = {"task": "`task.kind`", "model": "`model.kind`", "probe": "`train.probe
           "schedule": "`optimizer.schedule.kind`", "optimizer": "`optimizer.kind`", "stop rule": "a key of `train`"}
 
 
+def _library(module: str) -> bool:
+    # the library's own kinds only: a plug-in loaded earlier in this process is not part of the page
+    return module.startswith("grokrepro.")
+
+
 def _codes(names) -> str:
     return ", ".join(f"`{name}`" for name in sorted(names))
 
@@ -22,7 +27,7 @@ def _transformation_kinds() -> list[str]:
 
     for module in pkgutil.iter_modules(package.__path__):  # as the trainer finds them on first use
         importlib.import_module(f"{package.__name__}.{module.name}")
-    return list(TRANSFORMS)
+    return [kind for kind, cls in TRANSFORMS.items() if _library(cls.__module__)]
 
 
 def kinds_markdown(root: Path | None = None) -> str:
@@ -31,10 +36,13 @@ def kinds_markdown(root: Path | None = None) -> str:
     from grokrepro.train.losses import LOSSES
 
     rows = ["| sort | a spec names it in | kinds |", "|---|---|---|"]
-    rows += [f"| {sort} | {_WHERE.get(sort, '')} | {_codes(registry.kinds())} |"
+    rows += [f"| {sort} | {_WHERE.get(sort, '')} | "
+             f"{_codes(name for name, kind in registry.kinds().items() if _library(kind.module))} |"
              for sort, registry in REGISTRIES.items()]
     rows.append(f"| transformation | `optimizer.transforms[].kind` | {_codes(_transformation_kinds())} |")
-    rows.append(f"| loss | `optimizer.loss` | {_codes(LOSSES)} |")
-    rows.append(f"| check kind | `checks[].kind` | {len(CHECKS)} kinds, each described in "
+    rows.append(f"| loss | `optimizer.loss` | "
+                f"{_codes(name for name, loss in LOSSES.items() if _library(loss.__module__))} |")
+    checks = sum(_library(kind.function.__module__) for kind in CHECKS.values())
+    rows.append(f"| check kind | `checks[].kind` | {checks} kinds, each described in "
                 f"[check-kinds.md](check-kinds.md) |")
     return "\n".join(rows)

@@ -131,7 +131,7 @@ def test_the_claims_table_is_the_recorded_default_verdicts(tmp_path, capsys):
     assert "git_commit" not in record["claims"]["grokking"]  # nothing of the code version or the host
     readme = (root / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| `grokking` |"))
-    assert row.endswith("| **not reproduced** (substitute): G2 fail; G1 pass |"), row  # E1 is shown only
+    assert row.endswith("| **not reproduced** (substitute setting): G2 fail; G1 pass |"), row  # E1 is shown only
     assert "| `lazy_to_rich` | Kumar et al. 2024 |" in readme
     assert next(line for line in readme.splitlines()
                 if line.startswith("| `lazy_to_rich` |")).endswith("| not run at `default` yet |")
