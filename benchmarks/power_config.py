@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 import time
 
 import torch
@@ -26,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from benchmarks.common import matmul_peak, median_rates, train_for
+from grokrepro.provenance import host
 from grokrepro.spec import expand_runs, load_spec
 from grokrepro.tasks import make_dataset
 
@@ -111,6 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="also write the JSON here (docs/performance.md's table reads "
+                                                 "benchmarks/results/power_config.json)")
     args = parser.parse_args()
 
     run = expand_runs(load_spec("specs/grokking.yaml", "paper"), "development")[0]
@@ -137,7 +141,10 @@ def main() -> None:
         "plain_mfu": plain * flops_per_step / peak,
         "grokrepro_mfu_of_plain_work": ours * flops_per_step / peak,
     }
+    report["host"] = host()
     print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nPower et al. configuration; matmul peak {peak / 1e9:.0f} GFLOP/s, {torch.get_num_threads()} threads")
     print(f"{'':28}{'steps/s':>10}{'MFU':>8}")
     print(f"{'plain PyTorch loop':28}{plain:10.1f}{report['plain_mfu']:8.0%}")

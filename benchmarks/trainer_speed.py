@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -22,6 +23,7 @@ from torch.nn import functional as F
 from benchmarks.common import matmul_peak, median_rates, train_for
 from grokrepro.models import ModelShape, build_model
 from grokrepro.models.networks import EmbeddingMLP
+from grokrepro.provenance import host
 from grokrepro.spec import expand_runs, load_spec, training_groups
 from grokrepro.tasks import make_dataset
 
@@ -99,12 +101,17 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ensemble", type=int, default=8)
+    parser.add_argument("--json", type=Path, help="also write the JSON here (docs/performance.md's table reads "
+                                                 "benchmarks/results/trainer_speed.json)")
     args = parser.parse_args()
 
     peak = matmul_peak()
     results = [measure(path, args.scale, args.steps, args.repeats, args.ensemble, peak) for path in args.specs]
-    print(json.dumps({"matmul_peak_gflops": peak / 1e9, "threads": torch.get_num_threads(),
-                      "steps_timed": args.steps, "repeats": args.repeats, "results": results}, indent=2))
+    report = {"matmul_peak_gflops": peak / 1e9, "threads": torch.get_num_threads(), "ensemble": args.ensemble,
+              "steps_timed": args.steps, "repeats": args.repeats, "host": host(), "results": results}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
     n = args.ensemble
     print(f"\nmatmul peak {peak / 1e9:.0f} GFLOP/s, {torch.get_num_threads()} threads; steps/s (nominal MFU)")
     print(f"{'config':34}{'plain loop':>16}{'grokrepro':>16}{'ratio':>7}{f'{n} vmapped':>16}"

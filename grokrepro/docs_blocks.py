@@ -70,6 +70,12 @@ def _step_profile_paper(root: Path) -> str:
     return step_profile_paper_table(root)
 
 
+def _trainer_speed(root: Path) -> str:
+    from grokrepro.perf_tables import trainer_speed_table
+
+    return trainer_speed_table(root)
+
+
 def _claims_table(root: Path) -> str:
     from grokrepro.claims_table import claims_table_markdown
 
@@ -95,6 +101,7 @@ BLOCKS = (
     Block("check-kinds", "docs/check-kinds.md", _check_kinds, _markers("check-kinds")),
     Block("verdict-schema", "docs/data-contracts.md", _verdict_schema, _markers("verdict-schema")),
     Block("verdict.schema.json", "docs/verdict.schema.json", _verdict_schema_json),
+    Block("perf:trainer_speed", "docs/performance.md", _trainer_speed, _markers("perf:trainer_speed")),
     Block("perf:step_profile", "docs/performance.md", _step_profile_paper, _markers("perf:step_profile")),
 )
 

@@ -4,6 +4,7 @@ benchmarks/results/), so that a number on the page is one a script measured. Rea
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -103,3 +104,53 @@ def step_profile_paper_table(root: Path) -> str:
                                    read_json(results / "step_profile_paper_after.json"),
                                    apart="spectral_prediction", transform="grokfast_ma",
                                    transform_label="Grokfast-MA")
+
+
+def _rate(steps_per_s: float, mfu: float | None = None) -> str:
+    rate = f"{steps_per_s:,.0f}" if steps_per_s >= 100 else f"{steps_per_s:.1f}"
+    return rate + (f" ({mfu:.0%})" if mfu is not None else "")
+
+
+def _config_name(result: dict) -> str:
+    path, _, group = result["spec"].partition(":")
+    spec = Path(path).stem + (f"`, training group {group}" if group else "`")
+    task, model = result["task"], result["model"]
+    operation = f" {task['operation']}" if "operation" in task else ""
+    return (f"`{spec} default ({model['kind']}, {task['kind']}{operation} task, {result['train_examples']:,} "
+            f"training examples)")
+
+
+def trainer_speed_table(root: Path) -> str:
+    """The grokrepro-against-a-plain-loop table, from benchmarks/results/{power_config,trainer_speed}.json."""
+    results = Path(root) / "benchmarks" / "results"
+    power, speed = results / "power_config.json", results / "trainer_speed.json"
+    if not (power.is_file() and speed.is_file()):
+        return ("Not measured on this checkout: `python -m benchmarks.power_config --json "
+                "benchmarks/results/power_config.json` and `python -m benchmarks.trainer_speed --json "
+                "benchmarks/results/trainer_speed.json` write what this table reads.")
+    power, speed = read_json(power), read_json(speed)
+    rows = ["| benchmark | plain PyTorch loop | grokrepro | ratio |", "|---|---|---|---|"]
+    config = power["config"]
+    rows.append(f"| Power et al. config: {config['model']}, {config['task']}, batch {config['batch_size']}, AdamW, "
+                f"train+test evaluation every {config['evaluate_every']} steps | "
+                f"{_rate(power['plain_loop_steps_per_s'], power['plain_mfu'])} | "
+                f"{_rate(power['grokrepro_steps_per_s'], power['grokrepro_mfu_of_plain_work'])} | "
+                f"{power['grokrepro_vs_plain']:.2f}x |")
+    n = speed["ensemble"]
+    for result in speed["results"]:
+        rows.append(f"| {_config_name(result)}, 1 run | "
+                    f"{_rate(result['plain_loop_steps_per_s'], result['plain_mfu'])} | "
+                    f"{_rate(result['grokrepro_steps_per_s'], result['grokrepro_nominal_mfu'])} | "
+                    f"{result['grokrepro_vs_plain']:.2f}x |")
+        rows.append(f"| the same, {n} runs vmapped (run-steps/s) | | "
+                    f"{_rate(result[f'vmapped_{n}_run_steps_per_s'], result['vmapped_nominal_mfu'])} | "
+                    f"{result[f'vmapped_{n}_vs_sequential_grokrepro']:.2f}x vs {n} sequential grokrepro runs, "
+                    f"{result[f'vmapped_{n}_vs_sequential_plain']:.2f}x vs {n} plain |")
+    cpu = speed.get("host", {}).get("cpu_model", "this CPU")
+    rows.append("")
+    rows.append(textwrap.fill(f"Measured on {cpu} with {speed['threads']} threads: fp32 matmul peak "
+                f"{speed['matmul_peak_gflops']:.0f} GFLOP/s in the `trainer_speed` run and "
+                f"{power['matmul_peak_gflops']:.0f} in the `power_config` run (MFU is against the peak measured in "
+                f"the same run); {speed['steps_timed']} and {power['config']['steps_timed']} steps timed, median "
+                f"of {speed['repeats']} rounds taken in turns.", width=115))
+    return "\n".join(rows)
