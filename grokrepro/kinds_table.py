@@ -3,8 +3,6 @@ loaded (a plug-in's kinds join these lists when its spec loads it)."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 
 # Where a spec names a kind of each registry's sort
@@ -22,11 +20,9 @@ def _codes(names) -> str:
 
 
 def _transformation_kinds() -> list[str]:
-    import grokrepro.train.transforms as package
-    from grokrepro.train.optim import TRANSFORMS
+    from grokrepro.train.optim import TRANSFORMS, load_library_transforms
 
-    for module in pkgutil.iter_modules(package.__path__):  # as the trainer finds them on first use
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    load_library_transforms()
     return [kind for kind, cls in TRANSFORMS.items() if _library(cls.__module__)]
 
 

@@ -355,10 +355,11 @@ class EnsembleTrainer:
                 "stop_rules": {kind: rule.state() for kind, rule in self.stop_rules.items()}}
 
     def _load_stop_rules(self, state: dict) -> None:
-        # A checkpoint written before stop rules were kinds kept early stop's one state at the top level.
-        saved = state.get("stop_rules", {"early_stop": {"held_since": state.get("held_since")}})
+        saved = state.get("stop_rules")
+        if saved is None:  # written before stop rules were kinds: early stop's one state at the top level
+            saved = {"early_stop": {"held_since": state["held_since"]}} if "held_since" in state else {}
         for kind, rule in self.stop_rules.items():
-            if saved.get(kind) and all(v is not None for v in saved[kind].values()):
+            if kind in saved:
                 rule.load(saved[kind])
 
     def _saved_optimiser_state(self, state: dict) -> dict:

@@ -118,16 +118,21 @@ def register_transform(cls: type[Transformation]) -> type[Transformation]:
 _BUILT_IN_LOADED = False
 
 
-def transform_class(kind: str) -> type[Transformation]:
-    """The class of a transformation kind; the modules of grokrepro/train/transforms register theirs when this
-    first needs them."""
+def load_library_transforms() -> None:
+    """Import the modules of grokrepro/train/transforms (once), so that each registers its transformation."""
     global _BUILT_IN_LOADED
-    if kind not in TRANSFORMS and not _BUILT_IN_LOADED:
+    if not _BUILT_IN_LOADED:
         import grokrepro.train.transforms as package
 
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"grokrepro.train.transforms.{module.name}")
         _BUILT_IN_LOADED = True
+
+
+def transform_class(kind: str) -> type[Transformation]:
+    """The class of a transformation kind; the library's modules register theirs when this first needs them."""
+    if kind not in TRANSFORMS:
+        load_library_transforms()
     if kind not in TRANSFORMS:
         raise ValueError(f"unknown transformation kind {kind!r} (known: {', '.join(sorted(TRANSFORMS))})")
     return TRANSFORMS[kind]
