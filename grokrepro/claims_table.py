@@ -51,27 +51,41 @@ def short_paper(paper: str) -> str:
     return f"{first}{' et al.' if first != authors.strip() else ''} {year}"
 
 
+def _recorded_claims(root: Path) -> dict[str, dict]:
+    """The record's entries by claim; none where no default run is recorded."""
+    path = Path(root) / RECORD
+    return json.loads(path.read_text())["claims"] if path.is_file() else {}
+
+
+def _words(status: str) -> str:
+    return status.replace("_", " ")  # not_reproduced -> not reproduced
+
+
+def _verdict(entry: dict) -> str:
+    return f"**{_words(entry['verdict'])}** ({entry['setting']} setting)"
+
+
+def _row(cells: list[str]) -> str:
+    """A markdown table row; a `|` inside a cell is escaped."""
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
 def _verdict_cell(entry: dict | None) -> str:
     if entry is None:
         return "not run at `default` yet"
-    verdict = entry["verdict"].replace("_", " ")
     counted = [c for c in entry["checks"] if c.get("counts_for_verdict", True)]
     by_status: dict[str, list[str]] = {}
     for check in counted:
-        by_status.setdefault(check["status"].replace("_", " "), []).append(check["name"])
+        by_status.setdefault(_words(check["status"]), []).append(check["name"])
     checks = "; ".join(f"{', '.join(names)} {status}" for status, names in sorted(by_status.items()))
-    return f"**{verdict}** ({entry['setting']} setting): {checks}"
+    return f"{_verdict(entry)}: {checks}"
 
 
 def claims_table_markdown(root: Path) -> str:
-    root = Path(root)
-    record_path = root / RECORD
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {"claims": {}}
+    claims = _recorded_claims(root)
     rows = ["| claim | paper | what it checks | verdict at `default` |", "|---|---|---|---|"]
-    for claim, spec in _spec_claims(root):
-        cells = [f"`{claim}`", short_paper(str(spec.get("paper", ""))), str(spec.get("summary", "")).strip(),
-                 _verdict_cell(record["claims"].get(claim))]
-        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    rows += [_row([f"`{claim}`", short_paper(str(spec.get("paper", ""))), str(spec.get("summary", "")).strip(),
+                   _verdict_cell(claims.get(claim))]) for claim, spec in _spec_claims(root)]
     return "\n".join(rows)
 
 
@@ -109,8 +123,7 @@ def _claim_link(root: Path, claim: str) -> str:
 
 def results_markdown(root: Path) -> str:
     """docs/results/default.md's body: per claim, its recorded verdict, why, and every check's value."""
-    record_path = Path(root) / RECORD
-    claims = json.loads(record_path.read_text())["claims"] if record_path.is_file() else {}
+    claims = _recorded_claims(root)
     total = sum(entry.get("runtime_s", 0.0) for entry in claims.values())
     parts = [f"{len(claims)} claims recorded; {total / 60:.0f} min of training and judging in all, summed over "
              f"single-threaded jobs (each verdict.json's `runtime_s`)."]
@@ -122,14 +135,13 @@ def results_markdown(root: Path) -> str:
             continue
         seeds = entry.get("seeds") or []
         lines = [title, "",
-                 f"**{entry['verdict'].replace('_', ' ')}** ({entry['setting']} setting), "
+                 f"{_verdict(entry)}, "
                  f"{entry.get('n_runs', '?')} runs on {entry.get('seed_set', 'verdict')} seeds "
                  f"{', '.join(map(str, seeds))}. {entry.get('reason', '')}".strip(), "",
                  "| check | counts | status | value | threshold | interval over seeds |", "|---|---|---|---|---|---|"]
         for check in entry["checks"]:
             counts = "yes" if check.get("counts_for_verdict", True) else "shown"
-            cells = [check["name"], counts, check["status"].replace("_", " "), _number(check.get("value")),
-                     _number(check.get("threshold")), _number(check.get("interval"))]
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            lines.append(_row([check["name"], counts, _words(check["status"]), _number(check.get("value")),
+                               _number(check.get("threshold")), _number(check.get("interval"))]))
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

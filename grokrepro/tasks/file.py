@@ -136,27 +136,26 @@ def _dataset(name: str, arrays: dict[str, np.ndarray]) -> Dataset:
 def _inputs(name: str, inputs: np.ndarray) -> np.ndarray:
     if inputs.ndim != 2 or 0 in inputs.shape:
         raise ValueError(f"{name}: inputs has shape {inputs.shape}; it must be (n, d) with n, d >= 1")
-    if np.issubdtype(inputs.dtype, np.integer):
-        if inputs.min() < 0:
-            raise ValueError(f"{name}: integer inputs are tokens and must be >= 0; the smallest is {inputs.min()}")
-        return inputs.astype(np.int64)
-    if not np.issubdtype(inputs.dtype, np.floating):
-        raise ValueError(f"{name}: inputs has dtype {inputs.dtype}; it must hold integers (tokens) or floats")
-    _finite(name, "inputs", inputs)
-    return inputs.astype(np.float32)
+    return _integers_or_floats(name, "inputs", inputs, "tokens")
 
 
 def _labels(name: str, labels: np.ndarray) -> np.ndarray:
     if labels.ndim != 1:
         raise ValueError(f"{name}: labels has shape {labels.shape}; it must be (n,)")
-    if np.issubdtype(labels.dtype, np.integer):
-        if len(labels) and labels.min() < 0:
-            raise ValueError(f"{name}: integer labels are classes and must be >= 0; the smallest is {labels.min()}")
-        return labels.astype(np.int64)
-    if not np.issubdtype(labels.dtype, np.floating):
-        raise ValueError(f"{name}: labels has dtype {labels.dtype}; it must hold integers (classes) or floats")
-    _finite(name, "labels", labels)
-    return labels.astype(np.float32)
+    return _integers_or_floats(name, "labels", labels, "classes")
+
+
+def _integers_or_floats(name: str, key: str, values: np.ndarray, integers_are: str) -> np.ndarray:
+    """Integer `values` as int64 (`integers_are`: tokens or classes, each >= 0); float ones as finite float32."""
+    if np.issubdtype(values.dtype, np.integer):
+        if values.size and values.min() < 0:
+            raise ValueError(f"{name}: integer {key} are {integers_are} and must be >= 0; the smallest is "
+                             f"{values.min()}")
+        return values.astype(np.int64)
+    if not np.issubdtype(values.dtype, np.floating):
+        raise ValueError(f"{name}: {key} has dtype {values.dtype}; it must hold integers ({integers_are}) or floats")
+    _finite(name, key, values)
+    return values.astype(np.float32)
 
 
 def _finite(name: str, key: str, values: np.ndarray) -> None:
